@@ -1,0 +1,71 @@
+"""The agent protocol: the only thing the run loop knows about an agent.
+
+Observations are dicts of uint8 arrays, batched along the first axis when acting:
+  "image": (B, stack, 84, 84)          grayscale frame stack, newest last
+  "audio": (B, stack, samples)         present only when the env has audio on;
+                                       samples = 2048 (4 frames x 512) or 512 (sem3 mode)
+A Transition carries one step of the single training environment, unbatched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObsSpec:
+    """What the environment gives an agent."""
+
+    num_actions: int
+    image_shape: tuple[int, ...] = (4, 84, 84)
+    audio_shape: tuple[int, ...] | None = None  # (stack, samples) when audio is on
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One training step as the learner sees it.
+
+    ``reward`` and ``terminal`` are the learning signals chosen by the protocol (clipped
+    reward; game over or, by default, a life loss). ``episode_end`` is true when the env
+    episode itself ended (game over or the step cap): ``next_obs`` then belongs to the
+    finished episode and the next ``act`` sees a fresh reset observation.
+    """
+
+    obs: dict[str, np.ndarray]
+    action: int
+    reward: float
+    terminal: bool
+    episode_end: bool
+    next_obs: dict[str, np.ndarray]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+        """Actions (int64, shape (B,)) for a batch of observations.
+
+        Training mode explores with the agent's schedule; eval mode uses its evaluation
+        epsilon and never changes training state (counters, RNGs used for training).
+        """
+        ...
+
+    def observe(self, transition: Transition) -> None:
+        """Record one training step and learn from replay as the agent's schedule says."""
+        ...
+
+    def metrics(self) -> dict[str, float]:
+        """Scalars worth logging now (losses, epsilon, gradient steps, ...)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The complete state: networks, optimizer, replay, RNGs, counters.
+
+        ``load_state_dict(state_dict())`` on a fresh agent of the same config continues
+        training exactly as if it had never stopped.
+        """
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

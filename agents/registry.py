@@ -1,0 +1,88 @@
+"""The agent registry: name -> (config class, factory, presets).
+
+Third-party agents plug in as ``module:attr`` (an ``AgentEntry``) or through the entry-point
+group ``atari100k_bench.agents``. No other module looks at concrete agent classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from agents.protocol import Agent, ObsSpec
+from bench.errors import BenchError, unknown
+
+ENTRY_POINT_GROUP = "atari100k_bench.agents"
+
+Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    name: str
+    config_cls: type
+    factory: Factory
+    presets: Mapping[str, Any] = field(default_factory=dict)  # preset name -> config instance
+    default_preset: str | None = None
+    description: str = ""
+
+    def preset(self, name: str | None, *, where: str = "") -> Any:
+        """The config of preset ``name`` (the default preset, or defaults, when None)."""
+        name = name or self.default_preset
+        if name is None:
+            return self.config_cls()
+        if name not in self.presets:
+            raise unknown(f"preset of agent {self.name!r}", name, self.presets, where=where)
+        return self.presets[name]
+
+    def make(self, config: Any, *, obs_spec: ObsSpec, seed: int, device: str = "cpu") -> Agent:
+        return self.factory(config, obs_spec=obs_spec, seed=seed, device=device)
+
+
+_REGISTRY: dict[str, AgentEntry] = {}
+
+
+def register(entry: AgentEntry) -> AgentEntry:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"agent {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def _load_builtin() -> None:
+    # Importing the modules registers their agents.
+    importlib.import_module("agents.random_agent")
+    importlib.import_module("agents.dqn")
+
+
+def registered() -> dict[str, AgentEntry]:
+    """Built-in and entry-point agents by name."""
+    _load_builtin()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY:
+            obj = ep.load()
+            if not isinstance(obj, AgentEntry):
+                raise BenchError(f"entry point {ep.name!r} ({ep.value}) is not an AgentEntry")
+            _REGISTRY[ep.name] = obj
+    return dict(_REGISTRY)
+
+
+def get_agent(name: str, *, where: str = "") -> AgentEntry:
+    """A registered agent, or a third-party one given as ``module:attr``."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            prefix = f"{where}: " if where else ""
+            raise BenchError(f"{prefix}cannot load agent {name!r}: {e}") from None
+        if not isinstance(obj, AgentEntry):
+            raise BenchError(f"{where}: {name!r} is not an agents.registry.AgentEntry")
+        return obj
+    agents = registered()
+    if name not in agents:
+        raise unknown("agent", name, list(agents) + ["<module:attr>"], where=where)
+    return agents[name]

@@ -1,0 +1,113 @@
+"""Typed, frozen config dataclasses built from plain mappings (YAML only at the boundary).
+
+Loading rejects unknown keys with the key's path and the valid choices, and checks types,
+so a typo in a suite never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from bench.errors import BenchError, unknown
+
+T = TypeVar("T")
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against the type hint ``hint``; convert lists to tuples and ints to floats."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise BenchError(f"{where}: {value!r} is not one of {choices}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except BenchError as e:
+                errors.append(str(e))
+        raise BenchError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise BenchError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise BenchError(f"{where}: expected a list of {len(args)} items, got {value!r}")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise BenchError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        return from_mapping(hint, value, where=where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise BenchError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BenchError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BenchError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise BenchError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_mapping(cls: type[T], data: Any, *, where: str) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise BenchError(f"{where}: expected a mapping, got {data!r}")
+    return override(cls(), data, where=where)
+
+
+def override(instance: T, changes: Mapping[str, Any], *, where: str) -> T:
+    """``dataclasses.replace`` with key and type checking; ``where`` is the key path so far."""
+    hints = typing.get_type_hints(type(instance))
+    names = field_names(type(instance))
+    updates: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in names:
+            raise unknown("key", str(key), names, where=where)
+        updates[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
+    return dataclasses.replace(instance, **updates)
+
+
+def to_dict(instance: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return _jsonable(dataclasses.asdict(instance))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x

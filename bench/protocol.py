@@ -1,0 +1,46 @@
+"""The evaluation protocol as a typed config; every field is recorded in each run's metadata.
+
+Defaults are the Atari-100k protocol of the BBF reference code (Dopamine-based).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    sticky_actions: float = 0.0  # repeat_action_probability; 0.25 is the newer-papers option
+    full_action_space: bool = False  # minimal action set by default
+    frame_skip: int = 4
+    max_pool_frames: int = 2  # pixel-wise max over the last N frames of each skip
+    image_size: int = 84  # square, area interpolation
+    frame_stack: int = 4
+    noop_min: int = 0  # no-op starts: uniform in [noop_min, noop_max] after every reset
+    noop_max: int = 29  # SPR's code uses 1..30
+    life_loss_terminal: bool = True  # terminal for learning only; the episode goes on
+    clip_rewards: bool = True  # learning reward only; scores always use raw rewards
+    max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
+    audio: Literal["off", "on", "sem3"] = "off"  # on: 4 x 512 samples per step; sem3: last 512
+    eval_epsilon: float = 0.001
+
+
+@dataclass(frozen=True)
+class Budget:
+    env_steps: int = 100_000  # agent steps in the one training environment
+    eval_every: int = 0  # periodic evaluation every N env steps (0: none), for learning curves
+    eval_episodes: int = 10  # episodes per periodic evaluation
+    final_eval_episodes: int = 100  # each on its own environment
+    checkpoint_every: int = 10_000  # env steps between checkpoints (for exact resume)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: int = 1
+    gpus: int = 0
+    mem_gb: float = 8.0
+    time_min: int = 720
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
