@@ -16,6 +16,7 @@ from agents.protocol import Agent, ObsSpec
 from bench.errors import BenchError, unknown
 
 ENTRY_POINT_GROUP = "atari100k_bench.agents"
+BUILTIN_MODULES = ("agents.random_agent",)
 
 Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
 
@@ -54,8 +55,8 @@ def register(entry: AgentEntry) -> AgentEntry:
 
 def _load_builtin() -> None:
     # Importing the modules registers their agents.
-    importlib.import_module("agents.random_agent")
-    importlib.import_module("agents.dqn")
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def registered() -> dict[str, AgentEntry]:

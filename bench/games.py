@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from bench.errors import unknown
+from bench.errors import BenchError, unknown
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,11 @@ def resolve_games(spec: str | list[str], *, where: str = "") -> list[str]:
         if item in subsets():
             names = subsets()[item]
         else:
-            names = (get_game(item, where=where).name,)
+            try:
+                names = (get_game(item).name,)
+            except BenchError:
+                choices = [*games(), *(f"{s} (subset)" for s in subsets())]
+                raise unknown("game", item, choices, where=where) from None
         out.extend(n for n in names if n not in out)
     return out
 

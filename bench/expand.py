@@ -1,0 +1,188 @@
+"""Expansion: a pure function from a Suite to an ordered list of RunSpecs.
+
+A run's id is derived from its resolved config (game, seed, agent, agent config, protocol,
+budget), never from output paths, names or time, so the same suite always gives the same
+ids and renaming a variant does not rerun it. Compared conditions share seeds, so every
+comparison pairs by (game, seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bench.config import override, to_dict
+from bench.errors import BenchError
+from bench.protocol import Budget, ProtocolConfig, Resources
+from bench.suite import Suite
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    suite: str
+    game: str
+    seed: int
+    variant: str
+    condition: tuple[tuple[str, Any], ...]  # (axis label, value) in axis order
+    agent: str
+    preset: str | None
+    agent_config: dict[str, Any]  # resolved, JSON-ready
+    protocol: ProtocolConfig
+    budget: Budget
+    resources: Resources
+
+    @property
+    def condition_label(self) -> str:
+        return ",".join(f"{k}={_fmt(v)}" for k, v in self.condition)
+
+    @property
+    def algorithm(self) -> str:
+        """The label a report uses: variant, plus the condition when there is one."""
+        cond = self.condition_label
+        return f"{self.variant} [{cond}]" if cond else self.variant
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "suite": self.suite,
+            "game": self.game,
+            "seed": self.seed,
+            "variant": self.variant,
+            "condition": {k: v for k, v in self.condition},
+            "algorithm": self.algorithm,
+            "agent": self.agent,
+            "preset": self.preset,
+            "agent_config": self.agent_config,
+            "protocol": to_dict(self.protocol),
+            "budget": to_dict(self.budget),
+            "resources": to_dict(self.resources),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(
+            run_id=data["run_id"],
+            suite=data["suite"],
+            game=data["game"],
+            seed=data["seed"],
+            variant=data["variant"],
+            condition=tuple(data["condition"].items()),
+            agent=data["agent"],
+            preset=data["preset"],
+            agent_config=data["agent_config"],
+            protocol=ProtocolConfig(**_tuples(data["protocol"])),
+            budget=Budget(**data["budget"]),
+            resources=Resources(**data["resources"]),
+        )
+
+
+def _fmt(v: Any) -> str:
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    """A stable hash of a JSON-ready dict (sorted keys, no whitespace)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def protocol_id(protocol: ProtocolConfig | dict[str, Any]) -> str:
+    """A short id of a protocol config: runs with different ids are never pooled silently."""
+    data = protocol if isinstance(protocol, dict) else to_dict(protocol)
+    return config_hash(data)[:10]
+
+
+def expand(suite: Suite) -> list[RunSpec]:
+    """The suite's runs, ordered game, variant, condition, seed."""
+    specs: list[RunSpec] = []
+    seen: dict[str, RunSpec] = {}
+    conditions = list(itertools.product(*(a.values for a in suite.axes)))
+    for game in suite.games:
+        for variant in suite.variants:
+            for values in conditions:
+                agent_cfg, protocol, budget = variant.config, suite.protocol, suite.budget
+                for axis, value in zip(suite.axes, values):
+                    if axis.section == "agent":
+                        agent_cfg = override(agent_cfg, {axis.field: value}, where=axis.label)
+                    elif axis.section == "protocol":
+                        protocol = dataclasses.replace(protocol, **{axis.field: value})
+                    else:
+                        budget = dataclasses.replace(budget, **{axis.field: value})
+                agent_dict = to_dict(agent_cfg)
+                for seed in suite.seeds:
+                    identity = {
+                        "game": game,
+                        "seed": seed,
+                        "agent": variant.agent,
+                        "agent_config": agent_dict,
+                        "protocol": to_dict(protocol),
+                        "budget": to_dict(budget),
+                    }
+                    run_id = f"{game}-s{seed}-{config_hash(identity)[:12]}"
+                    spec = RunSpec(
+                        run_id=run_id,
+                        suite=suite.name,
+                        game=game,
+                        seed=seed,
+                        variant=variant.name,
+                        condition=tuple((a.label, v) for a, v in zip(suite.axes, values)),
+                        agent=variant.agent,
+                        preset=variant.preset,
+                        agent_config=agent_dict,
+                        protocol=protocol,
+                        budget=budget,
+                        resources=suite.resources,
+                    )
+                    if run_id in seen:
+                        other = seen[run_id]
+                        raise BenchError(
+                            f"{suite.source}: {other.algorithm!r} and {spec.algorithm!r} resolve "
+                            f"to the same config for {game} seed {seed}; make them differ"
+                        )
+                    seen[run_id] = spec
+                    specs.append(spec)
+    return specs
+
+
+def plan_summary(specs: list[RunSpec]) -> dict[str, Any]:
+    """Counts and cost estimates for ``bench plan``."""
+    games = sorted({s.game for s in specs})
+    seeds = sorted({s.seed for s in specs})
+    variants = list(dict.fromkeys(s.variant for s in specs))
+    conditions = list(dict.fromkeys(s.condition_label for s in specs))
+    env_steps = sum(s.budget.env_steps for s in specs)
+    updates = sum(estimated_updates(s) for s in specs)
+    eval_episodes = sum(
+        s.budget.final_eval_episodes
+        + (s.budget.env_steps - 1) // s.budget.eval_every * s.budget.eval_episodes
+        if s.budget.eval_every
+        else s.budget.final_eval_episodes
+        for s in specs
+    )
+    return {
+        "runs": len(specs),
+        "games": len(games),
+        "seeds": len(seeds),
+        "variants": variants,
+        "conditions": [c for c in conditions if c] or [""],
+        "env_steps": env_steps,
+        "gradient_updates": updates,
+        "eval_episodes": eval_episodes,
+    }
+
+
+def estimated_updates(spec: RunSpec) -> int:
+    """Gradient updates of a run: replay ratio times the env steps after learning starts."""
+    cfg = spec.agent_config
+    ratio = float(cfg.get("replay_ratio", 0.0))
+    start = int(cfg.get("learning_starts", 0))
+    return int(ratio * max(spec.budget.env_steps - start, 0))
