@@ -47,7 +47,9 @@ class RandomAgent:
         self._steps = state["steps"]
 
 
-def _make(config: RandomConfig, *, obs_spec: ObsSpec, seed: int, device: str = "cpu") -> RandomAgent:
+def _make(
+    config: RandomConfig, *, obs_spec: ObsSpec, seed: int, device: str = "cpu"
+) -> RandomAgent:
     return RandomAgent(config, obs_spec=obs_spec, seed=seed)
 
 

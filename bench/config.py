@@ -22,7 +22,7 @@ def field_names(cls: type) -> list[str]:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against the type hint ``hint``; convert lists to tuples and ints to floats."""
+    """Check ``value`` against ``hint``; lists become tuples and ints floats where typed so."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if hint is Any:
@@ -51,7 +51,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise BenchError(f"{where}: expected a list of {len(args)} items, got {value!r}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(
+            _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True))
+        )
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(value, Mapping):
             raise BenchError(f"{where}: expected a mapping, got {value!r}")

@@ -110,7 +110,7 @@ def expand(suite: Suite) -> list[RunSpec]:
         for variant in suite.variants:
             for values in conditions:
                 agent_cfg, protocol, budget = variant.config, suite.protocol, suite.budget
-                for axis, value in zip(suite.axes, values):
+                for axis, value in zip(suite.axes, values, strict=True):
                     if axis.section == "agent":
                         agent_cfg = override(agent_cfg, {axis.field: value}, where=axis.label)
                     elif axis.section == "protocol":
@@ -134,7 +134,9 @@ def expand(suite: Suite) -> list[RunSpec]:
                         game=game,
                         seed=seed,
                         variant=variant.name,
-                        condition=tuple((a.label, v) for a, v in zip(suite.axes, values)),
+                        condition=tuple(
+                            (a.label, v) for a, v in zip(suite.axes, values, strict=True)
+                        ),
                         agent=variant.agent,
                         preset=variant.preset,
                         agent_config=agent_dict,

@@ -336,7 +336,7 @@ def submit_slurm(
                 jobs = executor.map_array(
                     _RunJob(), [str(ledger.run_dir(r).resolve()) for r in chunk]
                 )
-                for run_id, job in zip(chunk, jobs):
+                for run_id, job in zip(chunk, jobs, strict=True):
                     status = ledger.status(run_id)
                     status.state, status.job_id, status.error = "queued", str(job.job_id), ""
                     ledger.write_status(run_id, status)

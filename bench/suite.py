@@ -256,4 +256,3 @@ def _checked_axis(
         base = ProtocolConfig() if section == "protocol" else Budget()
         values = tuple(getattr(override(base, {field: x}, where=where), field) for x in values)
     return Axis(label=label, section=section, field=field, values=values)
-
