@@ -102,6 +102,11 @@ def override(instance: T, changes: Mapping[str, Any], *, where: str) -> T:
     return dataclasses.replace(instance, **updates)
 
 
+def coerce_field(cls: type, name: str, value: Any, *, where: str) -> Any:
+    """``value`` checked and converted for field ``name`` of dataclass ``cls``."""
+    return _coerce(value, typing.get_type_hints(cls)[name], where)
+
+
 def to_dict(instance: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config dataclass (tuples become lists)."""
     return _jsonable(dataclasses.asdict(instance))

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from agents.registry import get_agent
-from bench.config import field_names, from_mapping, override
+from bench.config import coerce_field, field_names, from_mapping, override
 from bench.errors import BenchError, unknown
 from bench.games import resolve_games
 from bench.protocol import Budget, ProtocolConfig, Resources
@@ -250,9 +250,10 @@ def _checked_axis(
                     f"config field of variant {v.name!r}", field, field_names(type(v.config)),
                     where=where,
                 )  # fmt: skip
-            values = tuple(getattr(override(v.config, {field: x}, where=where), field)
-                           for x in values)  # fmt: skip
+            values = tuple(coerce_field(type(v.config), field, x, where=where) for x in values)
     else:
-        base = ProtocolConfig() if section == "protocol" else Budget()
-        values = tuple(getattr(override(base, {field: x}, where=where), field) for x in values)
+        cls = ProtocolConfig if section == "protocol" else Budget
+        if field not in field_names(cls):
+            raise unknown(f"{section} field", field, field_names(cls), where=where)
+        values = tuple(coerce_field(cls, field, x, where=where) for x in values)
     return Axis(label=label, section=section, field=field, values=values)

@@ -1,0 +1,91 @@
+"""Expansion is pure and deterministic, ids come from resolved configs, conditions pair."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.expand import expand, plan_summary
+from bench.suite import load_suite
+
+SUITE = """
+name: s
+games: [Pong, Breakout]
+seeds: [0, 3]
+variants:
+  - {name: r, agent: random}
+axes:
+  audio: [off, on]
+  grid:
+    protocol.noop_max: [29, 10]
+budget: {env_steps: 1000, final_eval_episodes: 2}
+"""
+
+
+def test_order_and_count(write_suite):
+    specs = expand(load_suite(write_suite(SUITE)))
+    assert len(specs) == 2 * 2 * 2 * 2
+    assert [(s.game, s.condition_label, s.seed) for s in specs[:5]] == [
+        ("Pong", "audio=off,protocol.noop_max=29", 0),
+        ("Pong", "audio=off,protocol.noop_max=29", 3),
+        ("Pong", "audio=off,protocol.noop_max=10", 0),
+        ("Pong", "audio=off,protocol.noop_max=10", 3),
+        ("Pong", "audio=on,protocol.noop_max=29", 0),
+    ]
+    assert specs[4].protocol.audio == "on" and specs[4].protocol.noop_max == 29
+    assert specs[2].protocol.noop_max == 10
+    assert specs[0].algorithm == "r [audio=off,protocol.noop_max=29]"
+
+
+def test_ids_stable_across_processes(write_suite):
+    path = write_suite(SUITE)
+    ids = [s.run_id for s in expand(load_suite(path))]
+    code = (
+        "import sys; from bench.expand import expand; from bench.suite import load_suite;"
+        "print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )  # fmt: skip
+    assert out.stdout.split() == ids
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_depend_on_config_not_on_names(write_suite):
+    base = {s.run_id for s in expand(load_suite(write_suite(SUITE)))}
+    renamed = {
+        s.run_id for s in expand(load_suite(write_suite(SUITE.replace("name: r,", "name: q,"))))
+    }
+    assert renamed == base
+    longer = expand(load_suite(write_suite(SUITE.replace("env_steps: 1000", "env_steps: 1001"))))
+    assert not base & {s.run_id for s in longer}
+
+
+def test_conditions_share_seeds_and_pair(write_suite):
+    specs = expand(load_suite(write_suite(SUITE)))
+    by_condition: dict[str, set] = {}
+    for s in specs:
+        by_condition.setdefault(s.condition_label, set()).add((s.game, s.seed))
+    pairs = list(by_condition.values())
+    assert len(pairs) == 4 and all(p == pairs[0] for p in pairs)
+
+
+def test_identical_variants_are_rejected(write_suite):
+    import pytest
+
+    from bench.errors import BenchError
+
+    text = SUITE.replace(
+        "- {name: r, agent: random}", "- {name: r, agent: random}\n  - {name: r2, agent: random}"
+    )
+    with pytest.raises(BenchError, match="resolve to the same config"):
+        expand(load_suite(write_suite(text)))
+
+
+def test_plan_summary(write_suite):
+    specs = expand(load_suite(write_suite(SUITE)))
+    summary = plan_summary(specs)
+    assert summary["runs"] == 16 and summary["games"] == 2 and summary["seeds"] == 2
+    assert summary["env_steps"] == 16_000
+    assert summary["eval_episodes"] == 16 * 2

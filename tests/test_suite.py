@@ -1,0 +1,104 @@
+"""Suite loading and validation: every mistake is one line naming file, key path and choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.suite import load_suite
+
+GOOD = """
+name: s
+games: [Pong, Breakout]
+seeds: 2
+variants:
+  - {name: r, agent: random}
+axes:
+  audio: [off, on]
+budget: {env_steps: 100, final_eval_episodes: 2}
+"""
+
+
+def test_good_suite_loads(write_suite):
+    suite = load_suite(write_suite(GOOD))
+    assert suite.games == ("Pong", "Breakout")
+    assert suite.seeds == (0, 1)
+    assert [a.values for a in suite.axes] == [("off", "on")]  # YAML booleans mapped back
+    assert suite.budget.env_steps == 100
+
+
+def test_subsets_and_rom_ids_resolve(write_suite):
+    suite = load_suite(write_suite(GOOD.replace("[Pong, Breakout]", "[sem3, pong, road_runner]")))
+    assert suite.games == ("Assault", "RoadRunner", "Amidar", "Pong")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("seeds: 2", "seeds: 2\nsedes: 3"), "unknown key 'sedes'; did you mean seeds?"),
+        (("[Pong, Breakout]", "[Pong, Breakot]"), "games: unknown game 'Breakot'; did you mean"),
+        (("agent: random}", "agent: randon}"), "variants[0].agent: unknown agent 'randon'"),
+        (("agent: random}", "agent: random, preset: nope}"), "variants[0].preset: unknown preset"),
+        (("agent: random}", "agent: random, overrides: {lr: 1}}"), "overrides: unknown key 'lr'"),
+        (("env_steps: 100", "env_steps: lots"), "budget.env_steps: expected an integer"),
+        (("env_steps: 100", "env_step: 100"), "budget: unknown key 'env_step'"),
+        (("audio: [off, on]", "audio: []"), "axes.audio: empty list of values"),
+        (("audio: [off, on]", "audio: [off, loud]"), "axes.audio: 'loud' is not one of"),
+        (("audio: [off, on]", "grid: {}"), "axes.grid: expected a non-empty mapping"),
+        (("audio: [off, on]", "grid: {agent.x: [1]}"), "unknown config field of variant 'r' 'x'"),
+        (("audio: [off, on]", "grid: {protocol.noop_max: []}"), "noop_max: empty list"),
+        (("audio: [off, on]", "grid: {model.x: [1]}"), "unknown grid section 'model'"),
+        (("audio: [off, on]", "colour: [red]"), "axes: unknown axis 'colour'"),
+        (("seeds: 2", "seeds: 0"), "seeds: the count must be at least 1"),
+        (("seeds: 2", "seeds: [1, 1]"), "seeds: duplicate seeds"),
+        (
+            (
+                "- {name: r, agent: random}",
+                "- {name: r, agent: random}\n  - {name: r, agent: random}",
+            ),
+            "variants[1].name: duplicate variant name 'r'",
+        ),
+    ],
+)
+def test_bad_suites_give_one_line_errors(write_suite, tmp_path, capsys, edit, expected):
+    old, new = edit
+    assert old in GOOD
+    path = write_suite(GOOD.replace(old, new))
+    out = tmp_path / "out"
+    rc = main(["launch", str(path), "--out", str(out), "--executor", "debug"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: ")
+    assert expected in err
+    assert not out.exists()  # nothing written
+
+
+def test_unknown_game_lists_choices_and_subsets(write_suite):
+    with pytest.raises(BenchError) as e:
+        load_suite(write_suite(GOOD.replace("[Pong, Breakout]", "[Pongg]")))
+    msg = str(e.value)
+    assert "did you mean Pong" in msg and "RoadRunner" in msg and "sem3 (subset)" in msg
+
+
+def test_invalid_yaml_and_missing_file(write_suite, tmp_path):
+    with pytest.raises(BenchError, match=r"not valid YAML \(line"):
+        load_suite(write_suite("games: [Pong\nseeds: 1\n"))
+    with pytest.raises(BenchError, match="suite file not found"):
+        load_suite(tmp_path / "nope.yaml")
+    with pytest.raises(BenchError, match="missing required key 'variants'"):
+        load_suite(write_suite("games: [Pong]\nseeds: 1\n"))
+
+
+def test_shipped_suites_load_and_expand():
+    from bench.expand import expand
+
+    suites = sorted((Path(__file__).resolve().parent.parent / "suites").glob("*.yaml"))
+    assert {p.name for p in suites} >= {"demo.yaml", "atari100k.yaml", "sem3.yaml"}
+    for path in suites:
+        specs = expand(load_suite(path))
+        assert specs, path
+        assert len({s.run_id for s in specs}) == len(specs)
