@@ -191,6 +191,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         ale.setBool("sound_obs", self._samples > 0)
         ale.loadROM(self._rom)  # applies the settings above
         self._noop_rng = np.random.default_rng(noop_seq)
+        # Gymnasium's own RNG slot: the no-op generator is this env's only Python-side RNG.
+        self._np_random = self._noop_rng
+        self._np_random_seed = self.seed
 
     # ------------------------------------------------------------------------------ spaces
     def obs_spec(self) -> ObsSpec:

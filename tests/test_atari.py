@@ -314,3 +314,30 @@ def test_state_round_trip_resumes_exactly(sticky: float) -> None:
         assert xs == ys
     with pytest.raises(ValueError):
         make_atari("Pong", seed=0, protocol=protocol).set_state(state)
+
+
+def test_reset_with_seed_reseeds_like_a_new_env() -> None:
+    env = make_atari("Breakout", seed=0)
+    env.reset()
+    env.step(1)
+    obs, info = env.reset(seed=21)
+    fresh_obs, fresh_info = make_atari("Breakout", seed=21).reset()
+    assert info == fresh_info
+    np.testing.assert_array_equal(obs["image"], fresh_obs["image"])
+
+
+@pytest.mark.parametrize("audio", ["off", "on"])
+def test_passes_gymnasium_env_checker(audio: str) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    protocol = dataclasses.replace(P, audio=audio)
+    check_env(make_atari("Pong", seed=0, protocol=protocol), skip_render_check=True)
+
+
+def test_rejects_bad_configuration() -> None:
+    with pytest.raises(ValueError, match="audio"):
+        make_atari("Pong", seed=0, protocol=dataclasses.replace(P, audio="loud"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="noop"):
+        make_atari("Pong", seed=0, protocol=dataclasses.replace(P, noop_min=5, noop_max=2))
+    with pytest.raises(ValueError, match="seed"):
+        make_atari("Pong", seed=-1)
