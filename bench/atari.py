@@ -39,14 +39,20 @@ Observations returned by ``reset`` and ``step`` are fresh arrays, never views of
 buffers: callers may keep them.
 
 Exact resume: ``get_state``/``set_state`` capture the emulator (with its RNG), the stacks,
-the no-op generator and the episode counters in a picklable dict. ale-py's state does not
-include the audio registers, so after ``set_state`` the sound of the next frames may differ
-from an uninterrupted run: checkpoint audio runs only at episode boundaries.
+the no-op generator, the episode counters and a log of the resets and actions since the
+env was seeded, in a picklable dict. ale-py's emulator snapshot does not include the audio
+synthesis state: restored from it, the sound differs from an uninterrupted run for the
+rest of the episode and into the next (measured in Assault: every step of the episode,
+then the first ~20 steps after the next reset). ``set_state`` therefore, by default when
+audio is on, rebuilds the env by replaying the log on a freshly seeded emulator (as long
+as emulating those steps took) and checks the result against the snapshot; the sound is
+then exact, wherever the checkpoint was taken.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from typing import Any
 
 import ale_py
@@ -70,6 +76,7 @@ DEFAULT_PROTOCOL = ProtocolConfig()
 # the ring; every RING_SLACK steps the newest frame_stack - 1 rows move back to the start.
 # One small copy per RING_SLACK steps instead of a shift of the whole stack every step.
 RING_SLACK = 32
+RESET_MARK = -1  # in the replay log of resets and actions
 
 
 def audio_samples(protocol: ProtocolConfig) -> int:
@@ -194,6 +201,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         # Gymnasium's own RNG slot: the no-op generator is this env's only Python-side RNG.
         self._np_random = self._noop_rng
         self._np_random_seed = self.seed
+        # Every reset (-1) and action since this seed: replaying it on a fresh env rebuilds
+        # the emulator exactly, audio included (see set_state).
+        self._log = array("b")
 
     # ------------------------------------------------------------------------------ spaces
     def obs_spec(self) -> ObsSpec:
@@ -256,6 +266,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._t = 0
         self._return = 0.0
         self._needs_reset = False
+        self._log.append(RESET_MARK)
 
         row = self._advance()
         ale.getScreenGrayscale(self._frames[0])
@@ -276,7 +287,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
             raise RuntimeError("step() after the episode ended (or before reset()): reset first")
-        a = self._actions[int(action)]
+        index = int(action)
+        a = self._actions[index]
+        self._log.append(index)
         ale = self._ale
         skip = self._skip
         first_pooled = skip - self._pool
@@ -347,9 +360,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
 
     # ------------------------------------------------------------------------ exact resume
     def get_state(self) -> dict[str, Any]:
-        """A picklable snapshot: emulator (with RNG), stacks, no-op RNG, episode counters.
+        """A picklable snapshot of everything that determines the env's future.
 
-        The audio registers are not part of ale-py's state (see the module docstring).
+        Holds the emulator (with its RNG), the stacks, the no-op generator, the episode
+        counters, and the log of resets and actions since the env was seeded (one byte
+        per step), from which :meth:`set_state` can rebuild the audio exactly.
         """
         window = slice(self._pos, self._pos + self._stack)
         return {
@@ -366,17 +381,34 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             "episode_return": self._return,
             "noops": self._noops,
             "needs_reset": self._needs_reset,
+            "log": self._log.tobytes(),
         }
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore a snapshot from :meth:`get_state` of an env of the same game and protocol."""
+    def set_state(self, state: dict[str, Any], *, replay: bool | None = None) -> None:
+        """Restore a snapshot from :meth:`get_state` of an env of the same game and protocol.
+
+        Two ways, both exact for images, rewards and RNGs:
+          - ``replay=False``: restore the emulator snapshot (fast). ale-py's snapshot lacks
+            the audio synthesis state, so the sound that follows differs from an
+            uninterrupted run, within the episode and into the next ones;
+          - ``replay=True``: reseed and replay the logged resets and actions (about as
+            long as emulating them took), then check the emulator against the snapshot.
+            The sound then continues exactly as it would have.
+        The default replays when audio is on.
+        """
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported env state version {state.get('version')!r}")
         if state["game"] != self.game:
             raise ValueError(f"state is for {state['game']}, this env plays {self.game}")
         if state["protocol"] != dataclasses.asdict(self.protocol):
             raise ValueError("state was saved under a different protocol")
+        if replay is None:
+            replay = self._samples > 0
+        if replay:
+            self._replay(state)
+            return
         self.seed = int(state["seed"])
+        self._np_random_seed = self.seed
         self._ale.restoreState(ale_py.ALEState(state["ale"]))
         self._noop_rng.bit_generator.state = state["noop_rng"]
         self._pos = 0
@@ -388,6 +420,25 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._return = float(state["episode_return"])
         self._noops = int(state["noops"])
         self._needs_reset = bool(state["needs_reset"])
+        self._log = array("b", state["log"])
+
+    def _replay(self, state: dict[str, Any]) -> None:
+        self._seed(int(state["seed"]))
+        self._needs_reset = True
+        for entry in array("b", state["log"]):
+            if entry == RESET_MARK:
+                self.reset()
+            else:
+                self.step(entry)
+        window = slice(self._pos, self._pos + self._stack)
+        same = (
+            self._ale.cloneState(include_rng=True).serialize() == state["ale"]
+            and np.array_equal(self._img_ring[window], state["image"])
+            and self._t == state["episode_step"]
+            and self._noop_rng.bit_generator.state == state["noop_rng"]
+        )
+        if not same:
+            raise RuntimeError("replaying the env's log did not reproduce its saved state")
 
     def current_obs(self) -> dict[str, np.ndarray]:
         """The observation of the current state (copies), e.g. after :meth:`set_state`."""

@@ -341,3 +341,39 @@ def test_rejects_bad_configuration() -> None:
         make_atari("Pong", seed=0, protocol=dataclasses.replace(P, noop_min=5, noop_max=2))
     with pytest.raises(ValueError, match="seed"):
         make_atari("Pong", seed=-1)
+
+
+def test_audio_state_round_trip_is_exact_by_replay() -> None:
+    protocol = dataclasses.replace(P, audio="on", max_episode_steps=60)
+    actions = random_actions(140, 7, seed=6)
+    env = make_atari("Assault", seed=2, protocol=protocol)
+    env.reset()
+    for a in actions[:40]:
+        env.step(a)
+    state = pickle.loads(pickle.dumps(env.get_state()))
+
+    def rest(e: AtariEnv) -> list[dict[str, np.ndarray]]:
+        out = []
+        for a in actions[40:]:
+            obs, _, terminated, truncated, _ = e.step(a)
+            out.append(obs)
+            if terminated or truncated:  # the sound carries on past a reset
+                out.append(e.reset()[0])
+        return out
+
+    expected = rest(env)
+    used = make_atari("Assault", seed=9, protocol=protocol)
+    used.reset()
+    for a in actions[:25]:
+        used.step(a)
+    used.set_state(state)  # replays: exact sound even on an env with its own history
+    snapshot = make_atari("Assault", seed=2, protocol=protocol)
+    snapshot.set_state(state, replay=False)
+    by_replay, by_snapshot = rest(used), rest(snapshot)
+    for x, y, z in zip(expected, by_replay, by_snapshot, strict=True):
+        np.testing.assert_array_equal(x["image"], y["image"])
+        np.testing.assert_array_equal(x["audio"], y["audio"])
+        np.testing.assert_array_equal(x["image"], z["image"])
+    # The known limit of ale-py's snapshot: its sound differs after the restore.
+    pairs = zip(expected, by_snapshot, strict=True)
+    assert any(not np.array_equal(x["audio"], z["audio"]) for x, z in pairs)
