@@ -1,0 +1,459 @@
+"""The Atari-100k environment: ale-py with the protocol's preprocessing and optional audio.
+
+Built directly on ``ale_py.ALEInterface`` with the emulator's own frame skip off
+(``frame_skip=1``): the skip loop runs here so that the audio of every emulator frame can
+be collected (stock ale-py returns only the last frame's 512 samples when it skips).
+
+One agent step, with the default protocol:
+  - the action is repeated for 4 emulator frames; the rewards of the frames are summed;
+  - the new image is the pixel-wise max of the grayscale screens of the last 2 frames,
+    resized to 84x84 with area interpolation (``cv2.INTER_AREA``);
+  - with audio "on", the new audio entry is the concatenation of ``getAudio()`` after each
+    of the 4 frames (4 x 512 = 2,048 uint8 samples, silence = 128); with "sem3", only the
+    last frame's 512 samples (what SEM3's code fed its agent);
+  - on a life loss the loop stops at the frame where the life was lost. The new image is
+    then the max over the frames of the step that were fetched (those among the last 2
+    positions, and the frame where the loop stopped); the audio slots of the frames that
+    were not emulated are silence.
+
+How the stacks are formed (an agent's replay can rebuild them from the newest entries):
+  - ``obs["image"]`` is ``(frame_stack, 84, 84)`` and ``obs["audio"]`` is
+    ``(frame_stack, samples)``, oldest first, newest last;
+  - each step shifts both stacks by one and appends the step's new entry;
+  - after a reset, and after a life loss (when the protocol treats life loss as a learning
+    terminal), every entry but the newest is zero. Zero is padding, distinct from silence
+    (128) in the audio stack;
+  - the reset observation's newest audio entry is silence: ale-py synthesizes nothing on
+    reset, and what ``getAudio()`` holds then is stale sound from before it.
+  A replay therefore stores each step's newest image (7,056 bytes) and newest audio entry
+  (2,048 or 512 bytes) once, with the episode and life boundaries, and rebuilds a stack by
+  taking the last ``frame_stack`` entries of the same episode and life, zero-filled before
+  its first entry. The acting path and the replay path then see identical stacks.
+
+No-op starts: after every reset, a uniform number in [noop_min, noop_max] of NOOP emulator
+frames (as in OpenAI Baselines, Gymnasium's AtariPreprocessing and SPR's environment),
+drawn from a generator seeded from the env's seed. The reset observation is the screen
+after them.
+
+Observations returned by ``reset`` and ``step`` are fresh arrays, never views of the env's
+buffers: callers may keep them.
+
+Exact resume: ``get_state``/``set_state`` capture the emulator (with its RNG), the stacks,
+the no-op generator, the episode counters and a log of the resets and actions since the
+env was seeded, in a picklable dict. ale-py's emulator snapshot does not include the audio
+synthesis state: restored from it, the sound differs from an uninterrupted run for the
+rest of the episode and into the next (measured in Assault: every step of the episode,
+then the first ~20 steps after the next reset). ``set_state`` therefore, by default when
+audio is on, rebuilds the env by replaying the log on a freshly seeded emulator (as long
+as emulating those steps took) and checks the result against the snapshot; the sound is
+then exact, wherever the checkpoint was taken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from typing import Any
+
+import ale_py
+import cv2
+import gymnasium as gym
+import numpy as np
+from ale_py import roms
+from gymnasium import spaces
+
+from agents.protocol import ObsSpec
+from bench.games import get_game
+from bench.protocol import ProtocolConfig
+
+AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
+SILENCE = 128  # uint8 audio: the zero of the waveform
+AUDIO_MODES = ("off", "on", "sem3")
+STATE_VERSION = 1
+DEFAULT_PROTOCOL = ProtocolConfig()
+
+# Extra rows in the stack ring buffers: the stacks are contiguous windows that slide along
+# the ring; every RING_SLACK steps the newest frame_stack - 1 rows move back to the start.
+# One small copy per RING_SLACK steps instead of a shift of the whole stack every step.
+RING_SLACK = 32
+RESET_MARK = -1  # in the replay log of resets and actions
+
+
+def audio_samples(protocol: ProtocolConfig) -> int:
+    """Samples in one audio stack entry: 0 (off), frame_skip x 512 (on), 512 (sem3)."""
+    if protocol.audio == "on":
+        return protocol.frame_skip * AUDIO_FRAME_SAMPLES
+    if protocol.audio == "sem3":
+        return AUDIO_FRAME_SAMPLES
+    return 0
+
+
+def derive_seeds(seed: int) -> tuple[int, np.random.SeedSequence]:
+    """The emulator's ``random_seed`` and the no-op generator's seed, from an env seed."""
+    ale_seq, noop_seq = np.random.SeedSequence(seed).spawn(2)
+    # ALE takes a signed 32-bit int.
+    return int(ale_seq.generate_state(1, np.uint32)[0] >> 1), noop_seq
+
+
+def _check_protocol(protocol: ProtocolConfig) -> None:
+    p = protocol
+    if p.audio not in AUDIO_MODES:
+        raise ValueError(f"audio must be one of {AUDIO_MODES}, got {p.audio!r}")
+    if p.frame_skip < 1:
+        raise ValueError(f"frame_skip must be >= 1, got {p.frame_skip}")
+    if not 1 <= p.max_pool_frames <= p.frame_skip:
+        raise ValueError(f"max_pool_frames must be in [1, frame_skip], got {p.max_pool_frames}")
+    if p.frame_stack < 1 or p.image_size < 1:
+        raise ValueError("frame_stack and image_size must be >= 1")
+    if not 0 <= p.noop_min <= p.noop_max:
+        raise ValueError(f"need 0 <= noop_min <= noop_max, got [{p.noop_min}, {p.noop_max}]")
+    if p.max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be >= 1, got {p.max_episode_steps}")
+    if not 0.0 <= p.sticky_actions <= 1.0:
+        raise ValueError(f"sticky_actions must be in [0, 1], got {p.sticky_actions}")
+
+
+class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
+    """One Atari game under the protocol. Build it with :func:`make_atari`.
+
+    ``step`` returns the RAW game reward (scores); the learning signals are in ``info``:
+    ``learn_reward`` (clipped when the protocol clips) and ``learn_terminal`` (game over,
+    or a life loss when the protocol says so). ``terminated`` is game over only;
+    ``truncated`` is the protocol's step cap. Other keys: ``lives``, ``life_loss``,
+    ``episode_step`` (agent steps), ``episode_frame_number`` (emulator frames, no-ops
+    included), ``episode_return`` (raw), ``frames`` (emulated in this step).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, game: str, *, seed: int, protocol: ProtocolConfig = DEFAULT_PROTOCOL):
+        _check_protocol(protocol)
+        self.game = get_game(game).name
+        self.protocol = protocol
+        p = protocol
+        self._skip = p.frame_skip
+        self._pool = p.max_pool_frames
+        self._stack = p.frame_stack
+        self._size = p.image_size
+        self._audio = p.audio
+        self._samples = audio_samples(p)
+        # Dopamine ties all of a life loss's effects to terminal_on_life_loss: with it off,
+        # the skip loop runs on and the agent's stack is not reset.
+        self._life_boundary = p.life_loss_terminal
+
+        # The banner and ROM messages go to stderr on construction; keep only errors.
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
+        self._ale = ale_py.ALEInterface()
+        self._rom = roms.get_rom_path(get_game(game).rom_id)
+        self._noop_rng: np.random.Generator
+        self._seed(seed)
+
+        ale = self._ale
+        actions = ale.getLegalActionSet() if p.full_action_space else ale.getMinimalActionSet()
+        self._actions: list[ale_py.Action] = list(actions)
+        self.num_actions = len(self._actions)
+        self.action_space = spaces.Discrete(self.num_actions)
+        img_shape = (self._stack, self._size, self._size)
+        obs_spaces = {"image": spaces.Box(0, 255, img_shape, np.uint8)}
+        if self._samples:
+            obs_spaces["audio"] = spaces.Box(0, 255, (self._stack, self._samples), np.uint8)
+        self.observation_space = spaces.Dict(obs_spaces)
+
+        h, w = ale.getScreenDims()
+        self._frames = np.zeros((self._pool, h, w), np.uint8)  # grayscale screens to pool
+        self._pooled = np.zeros((h, w), np.uint8)
+        rows = self._stack - 1 + RING_SLACK
+        self._img_ring = np.zeros((rows, self._size, self._size), np.uint8)
+        self._img_rows = list(self._img_ring)  # views, made once
+        self._aud_ring = np.zeros((rows, max(self._samples, 1)), np.uint8)
+        self._aud_rows = list(self._aud_ring)
+        # Per row, the 512-sample slot of each emulator frame of a step (audio "on").
+        self._aud_slots = [
+            [
+                row[i * AUDIO_FRAME_SAMPLES : (i + 1) * AUDIO_FRAME_SAMPLES]
+                for i in range(self._skip)
+            ]
+            if self._audio == "on"
+            else []
+            for row in self._aud_rows
+        ]
+        self._pos = 0  # the stacks are ring[pos : pos + stack]
+        self._lives = 0
+        self._t = 0
+        self._return = 0.0
+        self._noops = 0
+        self._needs_reset = True
+
+    # ----------------------------------------------------------------------------- seeding
+    def _seed(self, seed: int) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.seed = int(seed)
+        ale_seed, noop_seq = derive_seeds(self.seed)
+        ale = self._ale
+        ale.setInt("random_seed", ale_seed)
+        ale.setFloat("repeat_action_probability", float(self.protocol.sticky_actions))
+        ale.setInt("frame_skip", 1)  # the skip loop is ours (audio after every frame)
+        ale.setInt("max_num_frames_per_episode", 0)  # the step cap is ours, in agent steps
+        ale.setBool("sound_obs", self._samples > 0)
+        ale.loadROM(self._rom)  # applies the settings above
+        self._noop_rng = np.random.default_rng(noop_seq)
+        # Gymnasium's own RNG slot: the no-op generator is this env's only Python-side RNG.
+        self._np_random = self._noop_rng
+        self._np_random_seed = self.seed
+        # Every reset (-1) and action since this seed: replaying it on a fresh env rebuilds
+        # the emulator exactly, audio included (see set_state).
+        self._log = array("b")
+
+    # ------------------------------------------------------------------------------ spaces
+    def obs_spec(self) -> ObsSpec:
+        """What this env gives an agent."""
+        audio_shape = (self._stack, self._samples) if self._samples else None
+        return ObsSpec(
+            num_actions=self.num_actions,
+            image_shape=(self._stack, self._size, self._size),
+            audio_shape=audio_shape,
+        )
+
+    # --------------------------------------------------------------------------- the stack
+    def _advance(self) -> int:
+        """Slide the stack window by one; returns the ring row of the new newest entry."""
+        pos = self._pos + 1
+        if pos + self._stack > len(self._img_rows):
+            keep = self._stack - 1
+            self._img_ring[:keep] = self._img_ring[pos : pos + keep]
+            if self._samples:
+                self._aud_ring[:keep] = self._aud_ring[pos : pos + keep]
+            pos = 0
+        self._pos = pos
+        return pos + self._stack - 1
+
+    def _clear_older(self) -> None:
+        """Zero every stack entry but the newest (after a reset or a life loss)."""
+        pos, newest = self._pos, self._pos + self._stack - 1
+        self._img_ring[pos:newest] = 0
+        if self._samples:
+            self._aud_ring[pos:newest] = 0
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        window = slice(self._pos, self._pos + self._stack)
+        obs = {"image": self._img_ring[window].copy()}
+        if self._samples:
+            obs["audio"] = self._aud_ring[window].copy()
+        return obs
+
+    def _resize_into(self, src: np.ndarray, row: int) -> None:
+        cv2.resize(
+            src, (self._size, self._size), dst=self._img_rows[row], interpolation=cv2.INTER_AREA
+        )
+
+    # ------------------------------------------------------------------------- gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a new episode; ``seed`` (optional) reseeds the env as ``make_atari`` would."""
+        if seed is not None:
+            self._seed(seed)
+        ale = self._ale
+        ale.reset_game()
+        noops = int(self._noop_rng.integers(self.protocol.noop_min, self.protocol.noop_max + 1))
+        for _ in range(noops):
+            ale.act(ale_py.Action.NOOP)
+            if ale.game_over():
+                ale.reset_game()
+        self._noops = noops
+        self._lives = ale.lives()
+        self._t = 0
+        self._return = 0.0
+        self._needs_reset = False
+        self._log.append(RESET_MARK)
+
+        row = self._advance()
+        ale.getScreenGrayscale(self._frames[0])
+        self._resize_into(self._frames[0], row)
+        if self._samples:
+            self._aud_rows[row].fill(SILENCE)  # what getAudio() holds now is stale
+        self._clear_older()
+        info = {
+            "lives": self._lives,
+            "noops": noops,
+            "episode_step": 0,
+            "episode_frame_number": ale.getEpisodeFrameNumber(),
+        }
+        return self._obs(), info
+
+    def step(
+        self, action: int | np.integer
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("step() after the episode ended (or before reset()): reset first")
+        index = int(action)
+        a = self._actions[index]
+        self._log.append(index)
+        ale = self._ale
+        skip = self._skip
+        first_pooled = skip - self._pool
+        frames = self._frames
+        row = self._advance()
+        slots = self._aud_slots[row]
+        audio_on = bool(slots)
+        boundary = self._life_boundary
+
+        reward = 0
+        fetched = 0
+        emulated = 0
+        life_loss = False
+        game_over = False
+        lives = self._lives
+        for i in range(skip):
+            reward += ale.act(a)
+            emulated = i + 1
+            if audio_on:
+                ale.getAudio(slots[i])
+            game_over = ale.game_over()
+            new_lives = ale.lives()
+            if new_lives < lives:
+                life_loss = True
+            lives = new_lives
+            stop = game_over or (life_loss and boundary)
+            if i >= first_pooled or stop:
+                ale.getScreenGrayscale(frames[fetched])
+                fetched += 1
+            if stop:
+                break
+        self._lives = lives
+
+        if fetched == 1:
+            src = frames[0]
+        else:
+            src = self._pooled
+            np.maximum(frames[0], frames[1], out=src)
+            for k in range(2, fetched):
+                np.maximum(src, frames[k], out=src)
+        self._resize_into(src, row)
+        if audio_on:
+            if emulated < skip:  # frames not emulated made no sound
+                self._aud_rows[row][emulated * AUDIO_FRAME_SAMPLES :] = SILENCE
+        elif self._samples:
+            ale.getAudio(self._aud_rows[row])  # sem3: the last emulated frame only
+        if life_loss and boundary and not game_over:
+            self._clear_older()
+
+        self._t += 1
+        raw = float(reward)
+        self._return += raw
+        truncated = not game_over and self._t >= self.protocol.max_episode_steps
+        if game_over or truncated:
+            self._needs_reset = True
+        learn_reward = min(1.0, max(-1.0, raw)) if self.protocol.clip_rewards else raw
+        info = {
+            "learn_reward": learn_reward,
+            "learn_terminal": game_over or (life_loss and self.protocol.life_loss_terminal),
+            "life_loss": life_loss,
+            "lives": lives,
+            "episode_step": self._t,
+            "episode_frame_number": ale.getEpisodeFrameNumber(),
+            "episode_return": self._return,
+            "frames": emulated,
+        }
+        return self._obs(), raw, game_over, truncated, info
+
+    # ------------------------------------------------------------------------ exact resume
+    def get_state(self) -> dict[str, Any]:
+        """A picklable snapshot of everything that determines the env's future.
+
+        Holds the emulator (with its RNG), the stacks, the no-op generator, the episode
+        counters, and the log of resets and actions since the env was seeded (one byte
+        per step), from which :meth:`set_state` can rebuild the audio exactly.
+        """
+        window = slice(self._pos, self._pos + self._stack)
+        return {
+            "version": STATE_VERSION,
+            "game": self.game,
+            "protocol": dataclasses.asdict(self.protocol),
+            "seed": self.seed,
+            "ale": self._ale.cloneState(include_rng=True).serialize(),
+            "noop_rng": self._noop_rng.bit_generator.state,
+            "image": self._img_ring[window].copy(),
+            "audio": self._aud_ring[window].copy() if self._samples else None,
+            "lives": self._lives,
+            "episode_step": self._t,
+            "episode_return": self._return,
+            "noops": self._noops,
+            "needs_reset": self._needs_reset,
+            "log": self._log.tobytes(),
+        }
+
+    def set_state(self, state: dict[str, Any], *, replay: bool | None = None) -> None:
+        """Restore a snapshot from :meth:`get_state` of an env of the same game and protocol.
+
+        Two ways, both exact for images, rewards and RNGs:
+          - ``replay=False``: restore the emulator snapshot (fast). ale-py's snapshot lacks
+            the audio synthesis state, so the sound that follows differs from an
+            uninterrupted run, within the episode and into the next ones;
+          - ``replay=True``: reseed and replay the logged resets and actions (about as
+            long as emulating them took), then check the emulator against the snapshot.
+            The sound then continues exactly as it would have.
+        The default replays when audio is on.
+        """
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported env state version {state.get('version')!r}")
+        if state["game"] != self.game:
+            raise ValueError(f"state is for {state['game']}, this env plays {self.game}")
+        if state["protocol"] != dataclasses.asdict(self.protocol):
+            raise ValueError("state was saved under a different protocol")
+        if replay is None:
+            replay = self._samples > 0
+        if replay:
+            self._replay(state)
+            return
+        self.seed = int(state["seed"])
+        self._np_random_seed = self.seed
+        self._ale.restoreState(ale_py.ALEState(state["ale"]))
+        self._noop_rng.bit_generator.state = state["noop_rng"]
+        self._pos = 0
+        self._img_ring[: self._stack] = state["image"]
+        if self._samples:
+            self._aud_ring[: self._stack] = state["audio"]
+        self._lives = int(state["lives"])
+        self._t = int(state["episode_step"])
+        self._return = float(state["episode_return"])
+        self._noops = int(state["noops"])
+        self._needs_reset = bool(state["needs_reset"])
+        self._log = array("b", state["log"])
+
+    def _replay(self, state: dict[str, Any]) -> None:
+        self._seed(int(state["seed"]))
+        self._needs_reset = True
+        for entry in array("b", state["log"]):
+            if entry == RESET_MARK:
+                self.reset()
+            else:
+                self.step(entry)
+        window = slice(self._pos, self._pos + self._stack)
+        same = (
+            self._ale.cloneState(include_rng=True).serialize() == state["ale"]
+            and np.array_equal(self._img_ring[window], state["image"])
+            and self._t == state["episode_step"]
+            and self._noop_rng.bit_generator.state == state["noop_rng"]
+        )
+        if not same:
+            raise RuntimeError("replaying the env's log did not reproduce its saved state")
+
+    def current_obs(self) -> dict[str, np.ndarray]:
+        """The observation of the current state (copies), e.g. after :meth:`set_state`."""
+        return self._obs()
+
+    @property
+    def ale(self) -> ale_py.ALEInterface:
+        """The emulator, for inspection; acting on it directly desynchronizes the stacks."""
+        return self._ale
+
+
+def make_atari(game: str, *, seed: int, protocol: ProtocolConfig = DEFAULT_PROTOCOL) -> AtariEnv:
+    """The protocol's environment for ``game`` (a table name or a ROM id).
+
+    ``seed`` determines the emulator's RNG and the no-op starts: the same seed and the
+    same actions give the same observations.
+    """
+    return AtariEnv(game, seed=seed, protocol=protocol)
