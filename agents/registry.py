@@ -52,10 +52,18 @@ def register(entry: AgentEntry) -> AgentEntry:
     return entry
 
 
+BUILTIN_MODULES = ("agents.random_agent", "agents.value")
+
+
 def _load_builtin() -> None:
-    # Importing the modules registers their agents.
-    importlib.import_module("agents.random_agent")
-    importlib.import_module("agents.dqn")
+    # Importing the modules registers their agents. A built-in module that is not there
+    # (a partial checkout) is skipped; an import error inside a module is not hidden.
+    for module in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
 
 
 def registered() -> dict[str, AgentEntry]:
