@@ -228,6 +228,7 @@ class ReplayBuffer:
         subseq: int = 1,
         bootstrap: str = "fixed",
         spr_mask: str = "fixed",
+        indices: np.ndarray | None = None,
     ) -> Batch:
         """A batch with n-step returns computed now with the current ``n`` and ``gamma``.
 
@@ -241,7 +242,11 @@ class ReplayBuffer:
         ``spr_mask="reference"``: the reference requires none in t..t+k (shifted by one).
         """
         lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
-        idx = self.sample_indices(batch, rng, lookahead=lookahead, n=n)
+        if indices is None:
+            idx = self.sample_indices(batch, rng, lookahead=lookahead, n=n)
+        else:  # given absolute steps (tests, evaluation batches)
+            idx = np.asarray(indices, dtype=np.int64)
+            batch = len(idx)
         slots = idx % self.capacity
 
         win = (idx[:, None] + np.arange(n)[None, :]) % self.capacity  # (B, n)
