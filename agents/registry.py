@@ -16,7 +16,7 @@ from agents.protocol import Agent, ObsSpec
 from bench.errors import BenchError, unknown
 
 ENTRY_POINT_GROUP = "atari100k_bench.agents"
-BUILTIN_MODULES = ("agents.random_agent",)
+BUILTIN_MODULES = ("agents.random_agent", "agents.value")
 
 Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
 

@@ -1,0 +1,356 @@
+"""Replay: each frame stored once as uint8, stacks rebuilt from indices, prioritized sampling
+with a vectorized sum tree, subsequences for SPR, n-step returns at sample time.
+
+Indexing. Step ``i`` (an absolute, ever-growing counter) stores the newest frame of the
+observation the agent acted on, the action, the learning reward, the terminal flag and a
+"boundary" flag (terminal or env episode end). A stack for step ``i`` is the frames
+``i-stack+1 .. i`` with every frame before the start of ``i``'s segment zeroed: a segment
+starts after any boundary, which reproduces the env's stack, zero-filled at reset and
+after a life loss, newest last. Audio is stored the same way: each step's samples once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class SumTree:
+    """A binary sum tree over ``capacity`` leaves; every operation is vectorized."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.size = 1
+        while self.size < capacity:
+            self.size *= 2
+        self.tree = np.zeros(2 * self.size, dtype=np.float64)
+        self.max_priority = 1.0
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def get(self, slots: np.ndarray) -> np.ndarray:
+        return self.tree[self.size + np.asarray(slots)]
+
+    def set(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+        # Last write wins for repeated slots, as a loop of single sets would.
+        nodes = self.size + slots
+        self.tree[nodes] = priorities
+        nodes = np.unique(nodes // 2)
+        while nodes[0] >= 1:
+            self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
+            if nodes[0] == 1:
+                break
+            nodes = np.unique(nodes // 2)
+        if priorities.size:
+            self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def find(self, values: np.ndarray) -> np.ndarray:
+        """Leaf slots where the prefix sums reach ``values`` (each in [0, total))."""
+        values = np.asarray(values, dtype=np.float64).copy()
+        nodes = np.ones(values.shape, dtype=np.int64)
+        while nodes[0] < self.size:
+            left = 2 * nodes
+            left_sum = self.tree[left]
+            go_right = values >= left_sum
+            values = np.where(go_right, values - left_sum, values)
+            nodes = np.where(go_right, left + 1, left)
+        slots = nodes - self.size
+        # Float round-off can land on an empty leaf at the right edge: step back.
+        return np.minimum(slots, self.capacity - 1)
+
+    def stratified(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """One draw per equal-mass stratum (Schaul et al.), as the reference buffer does."""
+        bounds = (np.arange(batch) + rng.random(batch)) / batch
+        return self.find(bounds * self.total)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"tree": self.tree.copy(), "max_priority": self.max_priority}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.tree[:] = state["tree"]
+        self.max_priority = float(state["max_priority"])
+
+
+@dataclass
+class Batch:
+    """A sampled batch; B = batch, T = subsequence length (1 + SPR steps)."""
+
+    index: np.ndarray  # (B,) absolute step of each sample
+    slots: np.ndarray  # (B,) replay slots (for priority updates)
+    states: np.ndarray  # (B, T, stack, H, W) uint8: s_t .. s_{t+T-1}
+    audio: np.ndarray | None  # (B, T, stack, S) uint8
+    actions: np.ndarray  # (B, T) int64: a_t .. a_{t+T-1}
+    returns: np.ndarray  # (B,) float32 n-step discounted return
+    discounts: np.ndarray  # (B,) float32 gamma^n, zero where the return hit a terminal
+    next_states: np.ndarray  # (B, stack, H, W) uint8 bootstrap state
+    next_audio: np.ndarray | None  # (B, stack, S)
+    same_trajectory: np.ndarray  # (B, T) float32: 1 where s_{t+k} is usable for SPR
+    priorities: np.ndarray  # (B,) float64 sum-tree priorities of the samples
+
+
+class ReplayBuffer:
+    """A circular buffer of single frames (and audio), uniform or prioritized."""
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        image_shape: tuple[int, ...],
+        audio_shape: tuple[int, ...] | None = None,
+        prioritized: bool = True,
+    ):
+        self.capacity = int(capacity)
+        self.stack = int(image_shape[0])
+        self.frame_shape = tuple(image_shape[1:])
+        # np.zeros maps pages lazily: a 200k-slot buffer filled to 100k costs 100k frames.
+        self.frames = np.zeros((self.capacity, *self.frame_shape), dtype=np.uint8)
+        self.audio = None
+        if audio_shape is not None:
+            self.audio = np.zeros((self.capacity, int(audio_shape[1])), dtype=np.uint8)
+        self.actions = np.zeros(self.capacity, dtype=np.int32)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminals = np.zeros(self.capacity, dtype=bool)
+        self.boundaries = np.zeros(self.capacity, dtype=bool)  # terminal or episode end
+        self.segment_start = np.zeros(self.capacity, dtype=np.int64)
+        self.count = 0  # steps ever added
+        self.prioritized = prioritized
+        self.tree = SumTree(self.capacity) if prioritized else None
+
+    # -- adding -------------------------------------------------------------------------
+    def add(
+        self,
+        frame: np.ndarray,
+        action: int,
+        reward: float,
+        terminal: bool,
+        episode_end: bool,
+        *,
+        audio: np.ndarray | None = None,
+    ) -> None:
+        i = self.count
+        slot = i % self.capacity
+        prev_boundary = i == 0 or self.boundaries[(i - 1) % self.capacity]
+        start = i if prev_boundary else int(self.segment_start[(i - 1) % self.capacity])
+        self.frames[slot] = frame
+        if self.audio is not None:
+            if audio is None:
+                raise ValueError("this replay stores audio: pass the step's samples")
+            self.audio[slot] = audio
+        self.actions[slot] = action
+        self.rewards[slot] = reward
+        self.terminals[slot] = terminal
+        self.boundaries[slot] = terminal or episode_end
+        self.segment_start[slot] = start
+        if self.tree is not None:
+            # New items at the maximum priority seen so far (Schaul et al.).
+            self.tree.set(np.array([slot]), np.array([self.tree.max_priority]))
+        self.count += 1
+
+    def __len__(self) -> int:
+        return min(self.count, self.capacity)
+
+    # -- validity -----------------------------------------------------------------------
+    def _valid(self, idx: np.ndarray, lookahead: int, n: int) -> np.ndarray:
+        """Whether absolute steps ``idx`` can be sampled: stored with their lookahead, not
+        overwritten frames in their stack, and no truncation (episode end without a
+        terminal) inside the n-step window, where nothing could be bootstrapped."""
+        oldest = self.count - len(self)
+        ok = (idx >= oldest) & (idx + lookahead < self.count)
+        # The oldest frames of a stack may be overwritten; the segment must start inside.
+        seg = self.segment_start[idx % self.capacity]
+        ok &= (idx - self.stack + 1 >= oldest) | (seg >= oldest)
+        win = idx[:, None] + np.arange(n)[None, :]
+        win_c = np.clip(win, 0, self.count - 1) % self.capacity
+        trunc = self.boundaries[win_c] & ~self.terminals[win_c]
+        # Only steps up to the first terminal matter: after it nothing is bootstrapped.
+        before_term = np.cumprod(~self.terminals[win_c], axis=1)
+        before_term = np.concatenate([np.ones((len(idx), 1), bool), before_term[:, :-1]], 1)
+        ok &= ~(trunc & before_term.astype(bool)).any(axis=1)
+        return ok
+
+    def _slot_to_index(self, slots: np.ndarray) -> np.ndarray:
+        newest = self.count - 1
+        return newest - ((newest - slots) % self.capacity)
+
+    def sample_indices(
+        self,
+        batch: int,
+        rng: np.random.Generator,
+        *,
+        lookahead: int,
+        n: int,
+        max_attempts: int = 1000,
+    ) -> np.ndarray:
+        """Absolute steps to train on: stratified by priority, or uniform; invalid draws are
+        redrawn one by one (not stratified), as in the reference buffer."""
+        oldest = self.count - len(self)
+        if self.count - oldest <= lookahead + 1:
+            raise RuntimeError("not enough steps in replay to sample")
+
+        def draw(k: int) -> np.ndarray:
+            if self.tree is not None:
+                if k == batch:
+                    return self._slot_to_index(self.tree.stratified(k, rng))
+                return self._slot_to_index(self.tree.find(rng.random(k) * self.tree.total))
+            return rng.integers(oldest, self.count, size=k)
+
+        idx = draw(batch)
+        for _ in range(max_attempts):
+            bad = ~self._valid(idx, lookahead, n)
+            if not bad.any():
+                return idx
+            idx[bad] = draw(int(bad.sum()))
+        raise RuntimeError(f"could not sample {batch} valid steps in {max_attempts} attempts")
+
+    # -- reading ------------------------------------------------------------------------
+    def _stack(self, store: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Stacks for absolute steps ``idx`` (any shape): (*idx.shape, stack, *item)."""
+        offsets = np.arange(-self.stack + 1, 1)
+        frames = idx[..., None] + offsets
+        keep = frames >= self.segment_start[idx % self.capacity][..., None]
+        out = store[frames % self.capacity]
+        keep = keep.reshape(*keep.shape, *([1] * (out.ndim - keep.ndim)))
+        return out * keep
+
+    def sample(
+        self,
+        batch: int,
+        rng: np.random.Generator,
+        *,
+        n: int,
+        gamma: float,
+        subseq: int = 1,
+        bootstrap: str = "fixed",
+        spr_mask: str = "fixed",
+        indices: np.ndarray | None = None,
+    ) -> Batch:
+        """A batch with n-step returns computed now with the current ``n`` and ``gamma``.
+
+        ``bootstrap="fixed"``: R = sum_{k<n} gamma^k r_{t+k} (stopping at a terminal), then
+        gamma^n Q(s_{t+n}) unless a terminal occurred in t..t+n-1.
+        ``bootstrap="reference"``: the BBF reference buffer's off-by-one: the same n rewards
+        and gamma^n, but the bootstrap state is s_{t+n-1} and only terminals in t..t+n-2
+        stop the bootstrap (google-research issue #1851).
+
+        ``spr_mask="fixed"``: s_{t+k} is usable when no boundary occurred in t..t+k-1.
+        ``spr_mask="reference"``: the reference requires none in t..t+k (shifted by one).
+        """
+        lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
+        if indices is None:
+            idx = self.sample_indices(batch, rng, lookahead=lookahead, n=n)
+        else:  # given absolute steps (tests, evaluation batches)
+            idx = np.asarray(indices, dtype=np.int64)
+            batch = len(idx)
+        slots = idx % self.capacity
+
+        win = (idx[:, None] + np.arange(n)[None, :]) % self.capacity  # (B, n)
+        rewards = self.rewards[win].astype(np.float64)
+        term = self.terminals[win]
+        alive = np.concatenate(
+            [np.ones((batch, 1), bool), np.cumprod(~term, axis=1)[:, :-1].astype(bool)], axis=1
+        )
+        powers = gamma ** np.arange(n)
+        returns = (rewards * powers * alive).sum(axis=1)
+        if bootstrap == "fixed":
+            done = term.any(axis=1)
+            next_idx = idx + n
+        elif bootstrap == "reference":
+            done = term[:, : n - 1].any(axis=1)
+            next_idx = idx + n - 1
+        else:
+            raise ValueError(f"unknown bootstrap mode {bootstrap!r}")
+        discounts = np.where(done, 0.0, gamma**n)
+        # A bootstrap state past a terminal is never used; clamp it to a stored step.
+        next_idx = np.where(done, idx, next_idx)
+
+        seq = idx[:, None] + np.arange(subseq)[None, :]  # (B, T)
+        seq_c = np.minimum(seq, self.count - 1)
+        bounds = self.boundaries[seq_c % self.capacity]
+        if spr_mask == "fixed":
+            prior = np.concatenate([np.zeros((batch, 1), bool), bounds[:, :-1]], axis=1)
+        elif spr_mask == "reference":
+            # The reference zeroes batch row 0 where it meant time column 0, so for the
+            # other rows its mask also counts the boundary at t (and t+k): one step early.
+            prior = bounds
+        else:
+            raise ValueError(f"unknown SPR mask mode {spr_mask!r}")
+        same = np.cumprod(~prior, axis=1).astype(np.float32)
+        same[:, 0] = 1.0  # s_t itself is always used
+        seq_c = np.where(same > 0, seq_c, idx[:, None])  # masked steps: any stored state
+
+        states = self._stack(self.frames, seq_c)
+        next_states = self._stack(self.frames, next_idx)
+        audio = next_audio = None
+        if self.audio is not None:
+            audio = self._stack(self.audio, seq_c)
+            next_audio = self._stack(self.audio, next_idx)
+        priorities = self.tree.get(slots) if self.tree is not None else np.ones(batch)
+        return Batch(
+            index=idx,
+            slots=slots,
+            states=states,
+            audio=audio,
+            actions=self.actions[seq_c % self.capacity].astype(np.int64),
+            returns=returns.astype(np.float32),
+            discounts=discounts.astype(np.float32),
+            next_states=next_states,
+            next_audio=next_audio,
+            same_trajectory=same,
+            priorities=priorities,
+        )
+
+    def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
+        if self.tree is not None:
+            self.tree.set(slots, priorities)
+
+    # -- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Copies of the filled part only (a checkpoint must not change with training)."""
+        n = len(self)
+        state = {
+            "count": self.count,
+            "frames": self.frames[:n].copy(),
+            "actions": self.actions[:n].copy(),
+            "rewards": self.rewards[:n].copy(),
+            "terminals": self.terminals[:n].copy(),
+            "boundaries": self.boundaries[:n].copy(),
+            "segment_start": self.segment_start[:n].copy(),
+            "audio": None if self.audio is None else self.audio[:n].copy(),
+            "tree": None if self.tree is None else self.tree.state_dict(),
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n = len(state["actions"])
+        if n > self.capacity:
+            raise ValueError(f"replay state holds {n} steps; capacity is {self.capacity}")
+        if (state["audio"] is None) != (self.audio is None):
+            raise ValueError("replay state and buffer disagree on audio")
+        self.count = int(state["count"])
+        for name in ("frames", "actions", "rewards", "terminals", "boundaries", "segment_start"):
+            getattr(self, name)[:n] = state[name]
+        if self.audio is not None:
+            self.audio[:n] = state["audio"]
+        if self.tree is not None:
+            self.tree.load_state_dict(state["tree"])
+
+    def nbytes(self) -> int:
+        """Bytes of the storage arrays at full capacity."""
+        arrays = [
+            self.frames,
+            self.actions,
+            self.rewards,
+            self.terminals,
+            self.boundaries,
+            self.segment_start,
+        ]
+        if self.audio is not None:
+            arrays.append(self.audio)
+        total = sum(a.nbytes for a in arrays)
+        return total + (self.tree.tree.nbytes if self.tree is not None else 0)

@@ -1,0 +1,745 @@
+"""One configurable value-based agent: DQN, DER, SPR, SR-SPR and BBF are presets of it.
+
+Read top to bottom: the config (every hyperparameter), schedules, augmentation, the C51
+projection, the agent (acting, observing, one gradient step, resets, state), then the
+presets, each written as differences from ``BASE`` so that a diff shows the science.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.networks import ValueNetwork, count_parameters, group_of, initialize
+from agents.protocol import ObsSpec, Transition
+from agents.registry import AgentEntry, register
+from agents.replay import ReplayBuffer
+from bench.config import override, to_dict
+
+
+# ======================================================================================
+# Config
+# ======================================================================================
+@dataclass(frozen=True)
+class ValueConfig:
+    """Every hyperparameter of the agent. Defaults are BBF at replay ratio 2 (``BBF.gin``)."""
+
+    # -- network -----------------------------------------------------------------------
+    encoder: Literal["impala", "nature"] = "impala"
+    width_scale: float = 4.0  # Impala (16, 32, 32) x 4 = (64, 128, 128)
+    padding: Literal["same", "valid"] = "same"  # conv/max-pool padding; valid gives 9x9 Impala
+    hidden_dim: int = 2048  # the projection ("dense 2048")
+    renormalize: bool = True  # per-sample min-max of the latent and transition outputs
+    dueling: bool = True
+    distributional: bool = True  # C51; False gives scalar Q with a Huber loss
+    num_atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    noisy: bool = False  # noisy nets on the projection and head
+    noisy_sigma0: float = 0.5
+    noise_in_eval: bool = True  # the reference keeps the noise on at evaluation
+    init: Literal["xavier_uniform", "torch_default"] = "xavier_uniform"
+    audio_channels: int = 2  # SEM3 audio latent channels when the env has audio (0: ignore it)
+    # -- learning target ---------------------------------------------------------------
+    double_dqn: bool = True
+    n_step: int = 3  # final n
+    n_step_start: int = 10  # n at gradient step 0 of each cycle (equal to n_step: fixed)
+    gamma: float = 0.997  # final gamma
+    gamma_start: float = 0.97  # gamma at step 0 of each cycle (equal to gamma: fixed)
+    anneal_steps: int = 10_000  # gradient steps of the exponential n/gamma schedules
+    nstep_bootstrap: Literal["reference", "fixed"] = "reference"  # quirk 1, see replay.py
+    # -- replay ------------------------------------------------------------------------
+    replay_capacity: int = 200_000
+    prioritized: bool = True
+    priority_exponent: float = 0.5  # alpha: priority = (loss + 1e-10)^alpha
+    importance_start: float = 0.5  # beta at env step 0 (the reference: 0.5 fixed)
+    importance_end: float = 0.5
+    importance_anneal_steps: int = 100_000  # env steps of beta's linear schedule
+    learning_starts: int = 2_000  # env steps before the first gradient step
+    batch_size: int = 32
+    replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
+    # -- target network ----------------------------------------------------------------
+    target_tau: float = 0.005  # EMA weight of the online network; 1 copies
+    target_period: int = 1  # gradient steps between target updates
+    act_with_target: bool = True  # the target network acts, in training and evaluation
+    # -- SPR ---------------------------------------------------------------------------
+    spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
+    spr_steps: int = 5
+    transition_batchnorm: bool = False
+    spr_mask: Literal["reference", "fixed"] = "reference"  # quirk 2, see replay.py
+    # -- augmentation (DrQ) ------------------------------------------------------------
+    augmentation: bool = True
+    shift_pad: int = 4
+    intensity_scale: float = 0.05
+    # -- optimizer ---------------------------------------------------------------------
+    learning_rate: float = 1e-4
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1.5e-4
+    weight_decay: float = 0.1  # decoupled (AdamW); 0 is Adam
+    decay_biases: bool = False  # the reference masks 1-D parameters out of the decay
+    grad_clip_norm: float = 0.0  # 0: no clipping
+    # -- resets (shrink and perturb) ---------------------------------------------------
+    reset_interval: int = 40_000  # GRADIENT steps; 0 disables resets
+    reset_shrink: float = 0.5  # theta <- shrink * theta + perturb * theta_random
+    reset_perturb: float = 0.5
+    reset_shrink_groups: tuple[str, ...] = ("encoder", "audio_encoder", "transition_model")
+    reset_full_groups: tuple[str, ...] = ("projection", "predictor", "head")
+    reset_target: bool = True  # the target gets the same reset with its own random draw
+    reset_optimizer: Literal["all", "reset_groups"] = "all"
+    no_resets_after: int = 100_000  # env steps: no reset whose next interval ends past it
+    # -- exploration -------------------------------------------------------------------
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.0
+    epsilon_decay_steps: int = 2_001  # env steps, linear, starting at learning_starts
+    epsilon_eval: float = 0.001
+    # -- placement ---------------------------------------------------------------------
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+
+
+# ======================================================================================
+# Schedules (pure functions, tested)
+# ======================================================================================
+def exponential_schedule(step: int, *, start: float, end: float, steps: int) -> float:
+    """Exponential interpolation from ``start`` to ``end`` over ``steps`` (then ``end``)."""
+    if steps <= 0 or start == end:
+        return end
+    frac = min(max(step / steps, 0.0), 1.0)
+    return math.exp((1 - frac) * math.log(start) + frac * math.log(end))
+
+
+def n_step_at(cfg: ValueConfig, cycle_step: int) -> int:
+    """BBF's n: n_max * (n_min/n_max)^frac, rounded (10 -> 3 over 10k gradient steps)."""
+    ratio = exponential_schedule(
+        cycle_step, start=1.0, end=cfg.n_step / cfg.n_step_start, steps=cfg.anneal_steps
+    )
+    return int(np.round(ratio * cfg.n_step_start))
+
+
+def gamma_at(cfg: ValueConfig, cycle_step: int) -> float:
+    """BBF's gamma: 1 - gamma interpolated exponentially (0.97 -> 0.997)."""
+    return 1.0 - exponential_schedule(
+        cycle_step, start=1.0 - cfg.gamma_start, end=1.0 - cfg.gamma, steps=cfg.anneal_steps
+    )
+
+
+def epsilon_at(cfg: ValueConfig, env_step: int) -> float:
+    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear."""
+    left = cfg.epsilon_decay_steps + cfg.learning_starts - env_step
+    frac = min(max(left / max(cfg.epsilon_decay_steps, 1), 0.0), 1.0)
+    return cfg.epsilon_end + frac * (cfg.epsilon_start - cfg.epsilon_end)
+
+
+def importance_at(cfg: ValueConfig, env_step: int) -> float:
+    frac = min(max(env_step / max(cfg.importance_anneal_steps, 1), 0.0), 1.0)
+    return cfg.importance_start + frac * (cfg.importance_end - cfg.importance_start)
+
+
+def reset_interval_env_steps(cfg: ValueConfig) -> int:
+    """The reset interval in env steps: gradient steps / replay ratio (20k at RR 2, 5k at 8)."""
+    if cfg.reset_interval <= 0 or cfg.replay_ratio <= 0:
+        return 0
+    return max(1, int(round(cfg.reset_interval / cfg.replay_ratio)))
+
+
+def is_reset_step(cfg: ValueConfig, env_step: int) -> bool:
+    """Resets at multiples of the interval, skipped when the next interval would end past
+    ``no_resets_after`` (so at RR 2: 20k, 40k, 60k, 80k; none at or after 100k)."""
+    interval = reset_interval_env_steps(cfg)
+    if interval == 0 or env_step == 0 or env_step % interval:
+        return False
+    return env_step + interval <= cfg.no_resets_after
+
+
+# ======================================================================================
+# Building blocks (pure, tested)
+# ======================================================================================
+def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """DrQ shift of (N, C, H, W): edge-replicate ``pad`` pixels, crop H x W at a random
+    offset per sample (the same for its C stacked frames). Offsets are in [0, 2*pad) as in
+    the reference's ``randint(0, 2*pad)`` (exclusive), not DrQ's [0, 2*pad]."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    oy = torch.randint(0, 2 * pad, (n,), generator=generator).to(x.device)
+    ox = torch.randint(0, 2 * pad, (n,), generator=generator).to(x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+def intensity(x: torch.Tensor, scale: float, generator: torch.Generator) -> torch.Tensor:
+    """x * (1 + scale * clip(N(0, 1), -2, 2)), one draw per sample."""
+    r = torch.randn(x.shape[0], generator=generator).clamp(-2.0, 2.0).to(x.device)
+    return x * (1.0 + scale * r).view(-1, *([1] * (x.ndim - 1)))
+
+
+def project_distribution(
+    support: torch.Tensor, probs: torch.Tensor, target_support: torch.Tensor
+) -> torch.Tensor:
+    """C51's projection of ``probs`` on atoms ``target_support`` (B, K) onto the fixed,
+    evenly spaced ``support`` (K,). Returns (B, K)."""
+    v_min, v_max = support[0], support[-1]
+    delta = (v_max - v_min) / (support.numel() - 1)
+    z = target_support.clamp(v_min, v_max)
+    # weight of source atom j on target atom i: max(0, 1 - |z_j - support_i| / delta)
+    weights = (1 - (z[:, None, :] - support[None, :, None]).abs() / delta).clamp(min=0)
+    return (weights * probs[:, None, :]).sum(-1)
+
+
+def ema_(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+    """target <- (1 - tau) * target + tau * online, for parameters and float buffers."""
+    with torch.no_grad():
+        t_state = target.state_dict()
+        for name, value in online.state_dict().items():
+            t = t_state[name]
+            if t.dtype.is_floating_point:
+                t.mul_(1 - tau).add_(value, alpha=tau)
+            else:
+                t.copy_(value)
+
+
+def shrink_perturb_(
+    net: torch.nn.Module,
+    fresh: torch.nn.Module,
+    *,
+    shrink: float,
+    perturb: float,
+    shrink_groups: tuple[str, ...],
+    full_groups: tuple[str, ...],
+) -> None:
+    """theta <- shrink*theta + perturb*theta_fresh on ``shrink_groups``; theta <- theta_fresh
+    on ``full_groups``; other groups untouched. Buffers of reset groups are copied."""
+    with torch.no_grad():
+        fresh_state = fresh.state_dict()
+        for name, value in net.state_dict().items():
+            group = group_of(name)
+            if group in full_groups or (
+                group in shrink_groups and not value.dtype.is_floating_point
+            ):
+                value.copy_(fresh_state[name])
+            elif group in shrink_groups:
+                value.mul_(shrink).add_(fresh_state[name], alpha=perturb)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# ======================================================================================
+# The agent
+# ======================================================================================
+class ValueAgent:
+    """Implements agents.protocol.Agent."""
+
+    def __init__(self, cfg: ValueConfig, *, obs_spec: ObsSpec, seed: int, device: str):
+        self.cfg = cfg
+        self.obs_spec = obs_spec
+        self.device = resolve_device(cfg.device if cfg.device != "auto" else device)
+        self.use_audio = obs_spec.audio_shape is not None and cfg.audio_channels > 0
+        self.spr = cfg.spr_weight > 0
+        seeds = np.random.SeedSequence(seed).spawn(6)
+        # Separate streams so that evaluation never moves the training randomness.
+        self.sample_rng = np.random.default_rng(seeds[0])  # replay sampling
+        self.act_rng = np.random.default_rng(seeds[1])  # training epsilon-greedy
+        self.eval_rng = np.random.default_rng(seeds[2])  # evaluation epsilon-greedy
+        self.gen = self._generator(seeds[3])  # init, resets, augmentation, training noise
+        self.act_gen = self._generator(seeds[4])  # noise when acting in training
+        self.eval_gen = self._generator(seeds[5])  # noise when acting in evaluation
+
+        self.online = self._new_network()
+        self.target = self._new_network()
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        self.optimizer = self._new_optimizer()
+        self.support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms, device=self.device)
+        self.replay = ReplayBuffer(
+            cfg.replay_capacity,
+            image_shape=obs_spec.image_shape,
+            audio_shape=obs_spec.audio_shape if self.use_audio else None,
+            prioritized=cfg.prioritized,
+        )
+        self.env_steps = 0  # transitions observed
+        self.grad_steps = 0  # gradient steps since the start
+        self.cycle_steps = 0  # gradient steps since the last reset (schedules restart)
+        self.train_steps = 0  # env steps at which learning was allowed (for the ratio)
+        self.resets = 0
+        self.last: dict[str, float] = {}
+
+    # -- construction ------------------------------------------------------------------
+    @staticmethod
+    def _generator(seq: np.random.SeedSequence) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)))
+        return g
+
+    def _new_network(self) -> ValueNetwork:
+        cfg = self.cfg
+        with torch.device("meta"):
+            net = build_network(cfg, self.obs_spec)
+        net = net.to_empty(device=self.device)
+        for buf_name, buf in net.named_buffers():  # BatchNorm statistics
+            buf.zero_()
+            if buf_name.endswith("running_var"):
+                buf.fill_(1.0)
+        initialize(net, self.gen, scheme=cfg.init)
+        return net
+
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        decay, no_decay = [], []
+        for p in self.online.parameters():
+            (decay if p.ndim > 1 or cfg.decay_biases else no_decay).append(p)
+        groups = [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(
+            groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps
+        )
+
+    # -- inputs ------------------------------------------------------------------------
+    def _image(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, device=self.device).float().div_(255.0)
+
+    def _audio(self, x: np.ndarray | None) -> torch.Tensor | None:
+        if not self.use_audio or x is None:
+            return None
+        return torch.as_tensor(x, device=self.device).float().div_(255.0)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.augmentation:
+            return x
+        return intensity(
+            random_shift(x, self.cfg.shift_pad, self.gen), self.cfg.intensity_scale, self.gen
+        )
+
+    def _q(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.cfg.distributional:
+            return (logits.softmax(-1) * self.support).sum(-1)
+        return logits.squeeze(-1)
+
+    # -- protocol: act -----------------------------------------------------------------
+    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+        image = obs["image"]
+        batch = image.shape[0]
+        rng, gen = (self.eval_rng, self.eval_gen) if eval_mode else (self.act_rng, self.act_gen)
+        eps = self.cfg.epsilon_eval if eval_mode else epsilon_at(self.cfg, self.env_steps)
+        net = self.target if self.cfg.act_with_target else self.online
+        with torch.no_grad():
+            latent = net.encode(self._image(image), self._audio(obs.get("audio")))
+            use_noise = self.cfg.noisy and (not eval_mode or self.cfg.noise_in_eval)
+            noise = net.sample_noise(batch, gen, self.device) if use_noise else None
+            greedy = self._q(net.logits(latent, noise)).argmax(-1).cpu().numpy()
+        explore = rng.random(batch) <= eps if eps > 0 else np.zeros(batch, bool)
+        random_actions = rng.integers(0, self.obs_spec.num_actions, size=batch)
+        return np.where(explore, random_actions, greedy).astype(np.int64)
+
+    # -- protocol: observe -------------------------------------------------------------
+    def observe(self, transition: Transition) -> None:
+        cfg = self.cfg
+        audio = transition.obs.get("audio")
+        self.replay.add(
+            transition.obs["image"][-1],
+            int(transition.action),
+            float(transition.reward),
+            bool(transition.terminal),
+            bool(transition.episode_end),
+            audio=None if audio is None or not self.use_audio else audio[-1],
+        )
+        self.env_steps += 1
+        # Replay must also hold one full n-step window and SPR subsequence (only matters
+        # when learning_starts is tiny, as in tests).
+        ready = len(self.replay) > max(cfg.n_step_start, cfg.n_step, cfg.spr_steps) + 1
+        if self.env_steps > cfg.learning_starts and cfg.replay_ratio > 0 and ready:
+            self.train_steps += 1
+            due = int(math.floor(self.train_steps * cfg.replay_ratio + 1e-9))
+            done = int(math.floor((self.train_steps - 1) * cfg.replay_ratio + 1e-9))
+            for _ in range(due - done):
+                self._update()
+        if is_reset_step(cfg, self.env_steps):
+            self._reset()
+
+    # -- one gradient step -------------------------------------------------------------
+    def _update(self) -> None:
+        cfg = self.cfg
+        n = n_step_at(cfg, self.cycle_steps)
+        gamma = gamma_at(cfg, self.cycle_steps)
+        subseq = cfg.spr_steps + 1 if self.spr else 1
+        b = self.replay.sample(
+            cfg.batch_size,
+            self.sample_rng,
+            n=n,
+            gamma=gamma,
+            subseq=subseq,
+            bootstrap=cfg.nstep_bootstrap,
+            spr_mask=cfg.spr_mask,
+        )
+        bsz = cfg.batch_size
+        states = self._augment(self._image(b.states.reshape(bsz * subseq, *b.states.shape[2:])))
+        states = states.view(bsz, subseq, *states.shape[1:])
+        audio = self._audio(b.audio)
+        next_states = self._augment(self._image(b.next_states))
+        next_audio = self._audio(b.next_audio)
+        actions = torch.as_tensor(b.actions, device=self.device)
+        returns = torch.as_tensor(b.returns, device=self.device)
+        discounts = torch.as_tensor(b.discounts, device=self.device)
+
+        # Target: double DQN picks with the online network, the target network evaluates.
+        with torch.no_grad():
+            t_logits = self.target.logits(
+                self.target.encode(next_states, next_audio),
+                self.target.sample_noise(bsz, self.gen, self.device),
+            )
+            if cfg.double_dqn:
+                o_logits = self.online.logits(
+                    self.online.encode(next_states, next_audio),
+                    self.online.sample_noise(bsz, self.gen, self.device),
+                )
+                next_a = self._q(o_logits).argmax(-1)
+            else:
+                next_a = self._q(t_logits).argmax(-1)
+            chosen = t_logits[torch.arange(bsz), next_a]
+            if cfg.distributional:
+                target_support = returns[:, None] + discounts[:, None] * self.support[None, :]
+                target = project_distribution(self.support, chosen.softmax(-1), target_support)
+            else:
+                target = returns + discounts * chosen.squeeze(-1)
+            spr_targets = None
+            if self.spr:
+                fut = states[:, 1:].reshape(bsz * cfg.spr_steps, *states.shape[2:])
+                fut_a = (
+                    None
+                    if audio is None
+                    else audio[:, 1:].reshape(bsz * cfg.spr_steps, *audio.shape[2:])
+                )
+                spr_targets = self.target.project(self.target.encode(fut, fut_a))
+                spr_targets = F.normalize(spr_targets, dim=-1).view(bsz, cfg.spr_steps, -1)
+
+        latent = self.online.encode(states[:, 0], None if audio is None else audio[:, 0])
+        logits = self.online.logits(latent, self.online.sample_noise(bsz, self.gen, self.device))
+        chosen_logits = logits[torch.arange(bsz), actions[:, 0]]
+        if cfg.distributional:
+            dqn_loss = -(target * chosen_logits.log_softmax(-1)).sum(-1)
+        else:
+            dqn_loss = F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
+        spr_loss = torch.zeros(bsz, device=self.device)
+        if self.spr:
+            preds = self.online.rollout(latent, actions[:, : cfg.spr_steps])
+            preds = torch.stack([self.online.predict(p) for p in preds], dim=1)
+            preds = F.normalize(preds, dim=-1)
+            mask = torch.as_tensor(b.same_trajectory[:, 1:], device=self.device)
+            spr_loss = (((preds - spr_targets) ** 2).sum(-1) * mask).mean(1)
+
+        if cfg.prioritized:
+            beta = importance_at(cfg, self.env_steps)
+            w = np.power(b.priorities + 1e-10, -beta)
+            weights = torch.as_tensor(w / w.max(), dtype=torch.float32, device=self.device)
+        else:
+            weights = torch.ones(bsz, device=self.device)
+        loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), cfg.grad_clip_norm)
+        self.optimizer.step()
+
+        if cfg.prioritized:
+            prio = np.power(
+                dqn_loss.detach().cpu().numpy().astype(np.float64) + 1e-10, cfg.priority_exponent
+            )
+            self.replay.update_priorities(b.slots, prio)
+        self.grad_steps += 1
+        self.cycle_steps += 1
+        if self.grad_steps % cfg.target_period == 0:
+            ema_(self.target, self.online, cfg.target_tau)
+        self.last = {
+            "loss": float(loss.detach()),
+            "dqn_loss": float(dqn_loss.detach().mean()),
+            "spr_loss": float(spr_loss.detach().mean()),
+            "n_step": float(n),
+            "gamma": float(gamma),
+        }
+
+    # -- resets ------------------------------------------------------------------------
+    def _reset(self) -> None:
+        cfg = self.cfg
+        kw = dict(
+            shrink=cfg.reset_shrink,
+            perturb=cfg.reset_perturb,
+            shrink_groups=cfg.reset_shrink_groups,
+            full_groups=cfg.reset_full_groups,
+        )
+        shrink_perturb_(self.online, self._new_network(), **kw)
+        if cfg.reset_target:
+            shrink_perturb_(self.target, self._new_network(), **kw)
+        if cfg.reset_optimizer == "all":
+            # The reference rebuilds the whole optax state (its copy of the kept keys
+            # never reaches the nested Adam moments), Adam's step counts included.
+            self.optimizer.state.clear()
+        else:
+            reset = set(cfg.reset_shrink_groups) | set(cfg.reset_full_groups)
+            for name, p in self.online.named_parameters():
+                if group_of(name) in reset:
+                    self.optimizer.state.pop(p, None)
+        self.cycle_steps = 0
+        self.resets += 1
+
+    # -- protocol: metrics and state ---------------------------------------------------
+    def metrics(self) -> dict[str, float]:
+        return {
+            **self.last,
+            "epsilon": float(epsilon_at(self.cfg, self.env_steps)),
+            "env_steps": float(self.env_steps),
+            "grad_steps": float(self.grad_steps),
+            "resets": float(self.resets),
+            "replay_size": float(len(self.replay)),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "config": to_dict(self.cfg),
+                "online": self.online.state_dict(),
+                "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "replay": self.replay.state_dict(),
+                "rng": {
+                    "sample": self.sample_rng.bit_generator.state,
+                    "act": self.act_rng.bit_generator.state,
+                    "eval": self.eval_rng.bit_generator.state,
+                    "gen": self.gen.get_state(),
+                    "act_gen": self.act_gen.get_state(),
+                    "eval_gen": self.eval_gen.get_state(),
+                },
+                "counters": {
+                    "env_steps": self.env_steps,
+                    "grad_steps": self.grad_steps,
+                    "cycle_steps": self.cycle_steps,
+                    "train_steps": self.train_steps,
+                    "resets": self.resets,
+                },
+                "last": dict(self.last),
+            }
+        )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["config"] != to_dict(self.cfg):
+            raise ValueError("agent state was saved with a different config")
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.replay.load_state_dict(state["replay"])
+        rng = state["rng"]
+        self.sample_rng.bit_generator.state = rng["sample"]
+        self.act_rng.bit_generator.state = rng["act"]
+        self.eval_rng.bit_generator.state = rng["eval"]
+        self.gen.set_state(rng["gen"])
+        self.act_gen.set_state(rng["act_gen"])
+        self.eval_gen.set_state(rng["eval_gen"])
+        for name, value in state["counters"].items():
+            setattr(self, name, int(value))
+        self.last = dict(state["last"])
+
+
+def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
+    """The network of ``cfg`` for ``obs_spec`` (uninitialized: build under a meta device
+    to count parameters without memory)."""
+    use_audio = obs_spec.audio_shape is not None and cfg.audio_channels > 0
+    return ValueNetwork(
+        num_actions=obs_spec.num_actions,
+        image_shape=tuple(obs_spec.image_shape),
+        audio_shape=tuple(obs_spec.audio_shape) if use_audio else None,
+        encoder=cfg.encoder,
+        width_scale=cfg.width_scale,
+        padding=cfg.padding,
+        hidden_dim=cfg.hidden_dim,
+        renorm=cfg.renormalize,
+        dueling=cfg.dueling,
+        num_atoms=cfg.num_atoms if cfg.distributional else 1,
+        noisy=cfg.noisy,
+        sigma0=cfg.noisy_sigma0,
+        spr=cfg.spr_weight > 0,
+        transition_batchnorm=cfg.transition_batchnorm,
+        audio_channels=cfg.audio_channels if use_audio else 0,
+    )
+
+
+def parameter_counts(cfg: ValueConfig, obs_spec: ObsSpec) -> dict[str, int]:
+    """Parameters per module group, counted on the meta device (no memory used)."""
+    with torch.device("meta"):
+        net = build_network(cfg, obs_spec)
+    counts = count_parameters(net)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def factory(config: ValueConfig, *, obs_spec: ObsSpec, seed: int, device: str) -> ValueAgent:
+    """The registry factory; ``device`` is used when ``config.device`` is "auto"."""
+    return ValueAgent(config, obs_spec=obs_spec, seed=seed, device=device)
+
+
+# ======================================================================================
+# Presets: differences from BASE (= BBF at replay ratio 2, the shipped BBF.gin)
+# ======================================================================================
+BASE = ValueConfig()
+
+
+def _preset(changes: dict[str, Any], where: str) -> ValueConfig:
+    return override(BASE, changes, where=f"preset {where}")
+
+
+BBF = _preset({}, "bbf")
+
+# The paper's headline BBF: replay ratio 8. The reset interval stays 40k gradient steps,
+# which is every 5k env steps at RR 8.
+BBF_RR8 = _preset({"replay_ratio": 8.0}, "bbf-rr8")
+
+SR_SPR = _preset(
+    {
+        "encoder": "nature",  # SR-SPR: Nature CNN 32-64-64 (instead of Impala x4)
+        "width_scale": 1.0,
+        "hidden_dim": 512,  # (instead of 2048)
+        "n_step": 10,  # n 10, gamma 0.99 fixed (instead of annealed 10->3, 0.97->0.997)
+        "n_step_start": 10,
+        "gamma": 0.99,
+        "gamma_start": 0.99,
+        "anneal_steps": 0,
+        "replay_ratio": 8.0,  # the paper's RR 8 (it scales to 16)
+        "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
+        "reset_shrink": 0.8,  # shrink 0.8 / perturb 0.2 (instead of 0.5 / 0.5)
+        "reset_perturb": 0.2,
+        # SR-SPR's paper used noisy nets; the reference config (SR_SPR.gin) turns them off
+        # as slower and worse, which this preset follows.
+    },
+    "sr-spr",
+)
+
+SPR = _preset(
+    {
+        "encoder": "nature",  # SPR: Nature CNN (instead of Impala x4)
+        "width_scale": 1.0,
+        "padding": "valid",  # SPR's PyTorch convs have no padding (7x7 latent)
+        "hidden_dim": 256,  # the paper's 256 (BBF's SPR.gin uses 512)
+        "noisy": True,  # noisy nets sigma0 0.5 (instead of none)
+        "noisy_sigma0": 0.5,
+        "n_step": 10,  # n 10, gamma 0.99 fixed
+        "n_step_start": 10,
+        "gamma": 0.99,
+        "gamma_start": 0.99,
+        "anneal_steps": 0,
+        "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
+        "importance_end": 1.0,
+        "target_tau": 1.0,  # online = target (instead of EMA 0.005)
+        "act_with_target": False,
+        "transition_batchnorm": True,  # SPR's transition model has BatchNorm
+        "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
+        "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
+        "reset_interval": 0,  # no resets
+        "replay_ratio": 1.0,  # SPR: one update of batch 32 per env step
+    },
+    "spr",
+)
+
+DER = _preset(
+    {
+        "encoder": "nature",  # DER: Nature CNN, hidden 256 (the paper)
+        "width_scale": 1.0,
+        "hidden_dim": 256,
+        "renormalize": False,  # no latent renormalization (an SPR addition)
+        "noisy": True,  # noisy nets sigma0 0.1
+        "noisy_sigma0": 0.1,
+        "n_step": 10,  # the paper's 20; 10 as in SPR's and BBF's reproductions (der.gin)
+        "n_step_start": 10,
+        "gamma": 0.99,
+        "gamma_start": 0.99,
+        "anneal_steps": 0,
+        "nstep_bootstrap": "fixed",  # DER ran in Dopamine's buffer, which has no off-by-one
+        "importance_start": 0.4,  # PER beta 0.4 -> 1
+        "importance_end": 1.0,
+        "learning_starts": 1_600,
+        "replay_ratio": 1.0,  # one update per env step
+        "target_tau": 1.0,  # hard copy every 2,000 updates (paper; der.gin says 8,000)
+        "target_period": 2_000,
+        "act_with_target": False,
+        "spr_weight": 0.0,  # no SPR, no augmentation
+        "augmentation": False,
+        "weight_decay": 0.0,  # Adam lr 1e-4, eps 1.5e-4
+        "reset_interval": 0,
+        "epsilon_end": 0.01,  # der.gin: 0.01 over 2,000 steps alongside the noise
+        "epsilon_decay_steps": 2_000,
+    },
+    "der",
+)
+
+DQN = _preset(
+    {
+        "encoder": "nature",  # Nature DQN with Dopamine's JAX defaults (not tuned for 100k)
+        "width_scale": 1.0,
+        "hidden_dim": 512,
+        "renormalize": False,
+        "dueling": False,
+        "distributional": False,  # scalar Q, Huber loss
+        "double_dqn": False,
+        "n_step": 1,
+        "n_step_start": 1,
+        "gamma": 0.99,
+        "gamma_start": 0.99,
+        "anneal_steps": 0,
+        "nstep_bootstrap": "fixed",
+        "replay_capacity": 100_000,
+        "prioritized": False,
+        "learning_starts": 20_000,
+        "replay_ratio": 0.25,  # one update every 4 env steps
+        "target_tau": 1.0,  # hard copy every 8,000 env steps = 2,000 updates
+        "target_period": 2_000,
+        "act_with_target": False,
+        "spr_weight": 0.0,
+        "augmentation": False,
+        "learning_rate": 6.25e-5,
+        "weight_decay": 0.0,
+        "reset_interval": 0,
+        "epsilon_end": 0.01,  # 1 -> 0.01 over 250k env steps
+        "epsilon_decay_steps": 250_000,
+    },
+    "dqn",
+)
+
+PRESETS: dict[str, ValueConfig] = {
+    "dqn": DQN,
+    "der": DER,
+    "spr": SPR,
+    "sr-spr": SR_SPR,
+    "bbf": BBF,
+    "bbf-rr8": BBF_RR8,
+}
+
+ENTRY = register(
+    AgentEntry(
+        name="value",
+        config_cls=ValueConfig,
+        factory=factory,
+        presets=PRESETS,
+        default_preset="bbf",
+        description="value-based agent: DQN, DER, SPR, SR-SPR, BBF as presets of one config",
+    )
+)
+
+
+def config_diff(a: ValueConfig, b: ValueConfig) -> dict[str, tuple[Any, Any]]:
+    """Fields where two configs differ: name -> (a's value, b's value)."""
+    return {
+        f.name: (getattr(a, f.name), getattr(b, f.name))
+        for f in dataclasses.fields(a)
+        if getattr(a, f.name) != getattr(b, f.name)
+    }
