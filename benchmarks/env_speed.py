@@ -6,7 +6,9 @@
                   on ALE/<Game>-v5 with frameskip=1: what a user would otherwise write
 
 Random actions from a fixed seed; each variant runs ``--steps`` agent steps per repeat,
-variants interleaved, and the median over repeats is printed.
+variants interleaved, and the median over repeats is printed. Rates are per second of
+this process's CPU time, not wall time, so that other load on a shared machine (which
+preempts the process) does not count against a variant.
 
     python benchmarks/env_speed.py [--steps 3000] [--repeats 3] [--games Pong Assault]
 """
@@ -61,24 +63,24 @@ def run_raw_ale(game: str, steps: int) -> float:
     ale.loadROM(roms.get_rom_path(get_game(game).rom_id))
     action_set = ale.getMinimalActionSet()
     actions = [action_set[a] for a in actions_for(len(action_set), steps)]
-    start = time.perf_counter()
+    start = time.process_time()
     for a in actions:
         ale.act(a)
         if ale.game_over():
             ale.reset_game()
-    return steps / (time.perf_counter() - start)
+    return steps / (time.process_time() - start)
 
 
 def run_bench(game: str, steps: int, audio: str) -> float:
     env = make_atari(game, seed=SEED, protocol=ProtocolConfig(audio=audio))  # type: ignore[arg-type]
     actions = actions_for(env.num_actions, steps)
     env.reset()
-    start = time.perf_counter()
+    start = time.process_time()
     for a in actions:
         _, _, terminated, truncated, _ = env.step(a)
         if terminated or truncated:
             env.reset()
-    return steps / (time.perf_counter() - start)
+    return steps / (time.process_time() - start)
 
 
 def run_gymnasium(game: str, steps: int) -> float:
@@ -88,12 +90,12 @@ def run_gymnasium(game: str, steps: int) -> float:
     env = FrameStackObservation(env, 4)
     actions = actions_for(int(env.action_space.n), steps)  # type: ignore[attr-defined]
     env.reset(seed=SEED)
-    start = time.perf_counter()
+    start = time.process_time()
     for a in actions:
         _, _, terminated, truncated, _ = env.step(a)
         if terminated or truncated:
             env.reset()
-    return steps / (time.perf_counter() - start)
+    return steps / (time.process_time() - start)
 
 
 def main() -> None:
@@ -102,7 +104,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--games", nargs="+", default=["Pong", "Assault"])
     args = parser.parse_args()
-    print(f"agent steps per second, one core ({pin_to_one_core()}); median of {args.repeats}")
+    where = pin_to_one_core()
+    print(f"agent steps per CPU second, one core ({where}); median of {args.repeats}")
 
     variants: dict[str, Callable[[str, int], float]] = {
         "raw ale-py frame_skip=4": run_raw_ale,
