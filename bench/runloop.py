@@ -124,11 +124,15 @@ def train(
     )
     budget = spec.budget
     ckpt_path = run_dir / "checkpoint.pt"
-    audio = spec.protocol.audio != "off"
 
     state: dict[str, Any]
     if ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        except Exception as e:  # torch raises several types for a damaged file
+            raise RuntimeError(
+                f"{ckpt_path} is unreadable ({type(e).__name__}); delete it to restart this run"
+            ) from e
         agent.load_state_dict(state["agent"])
         env.set_state(state["env"])
         obs = state["obs"]
@@ -136,7 +140,7 @@ def train(
     else:
         obs, _ = env.reset()
         state = {"step": 0, "episode_return": 0.0, "episode_length": 0, "episodes": [],
-                 "evals": [], "last_ckpt": 0}  # fmt: skip
+                 "evals": []}  # fmt: skip
 
     step = state["step"]
     t0 = time.monotonic()
@@ -171,11 +175,8 @@ def train(
             _write_logs(run_dir, state)
         if progress is not None and step % PROGRESS_EVERY == 0:
             progress(step)
-        # Restoring the ALE does not restore its audio registers, so runs with audio
-        # checkpoint only between episodes, where a reset makes the sound exact again.
-        due = step - state["last_ckpt"] >= budget.checkpoint_every
-        if due and step < budget.env_steps and (not audio or episode_end):
-            state["step"], state["last_ckpt"] = step, step
+        if step % budget.checkpoint_every == 0 and step < budget.env_steps:
+            state["step"] = step
             _checkpoint(ckpt_path, state, agent, env, obs)
             _write_logs(run_dir, state)
             if stop_after is not None and step >= stop_after:

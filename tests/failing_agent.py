@@ -1,4 +1,4 @@
-"""A third-party agent (loaded as ``failing_agent:ENTRY``) that fails while a flag file exists."""
+"""A third-party agent (``tests.failing_agent:ENTRY``) that fails while a flag file exists."""
 
 from __future__ import annotations
 

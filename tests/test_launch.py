@@ -70,7 +70,7 @@ def test_failed_runs_are_recorded_and_retried(write_suite, tmp_path, capsys, mon
     flag = tmp_path / "fail"
     flag.write_text("")
     monkeypatch.setenv("BENCH_TEST_FAIL_FLAG", str(flag))
-    path = write_suite(SUITE.replace("agent: random", "agent: 'failing_agent:ENTRY'"))
+    path = write_suite(SUITE.replace("agent: random", "agent: 'tests.failing_agent:ENTRY'"))
     out = tmp_path / "out"
     assert main(["launch", str(path), "--out", str(out), "--executor", "debug"]) == 1
     ledger = Ledger(out)

@@ -93,7 +93,7 @@ def test_slurm_matches_local(cluster, write_suite, tmp_path, squeue_counter, cap
 
     ledger = Ledger(out)
     jobs = {ledger.status(r).job_id for r in ledger.run_ids()}
-    assert len(jobs) == 9 and all("_" in j for j in jobs)
+    assert len(jobs) == 9 and sum("_" in j for j in jobs) >= 8  # a 1-task array is a plain job
     assert (out / "code").is_dir()  # code snapshotted at submit time
 
     # Relaunching while queued or running submits nothing.
