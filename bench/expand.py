@@ -95,10 +95,15 @@ def config_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Fields that change what the agent observes, not how it is scored: runs that differ only in
+# these are comparable, so they share a protocol id (audio off vs on is the study itself).
+OBSERVATION_FIELDS = ("audio",)
+
+
 def protocol_id(protocol: ProtocolConfig | dict[str, Any]) -> str:
-    """A short id of a protocol config: runs with different ids are never pooled silently."""
+    """A short id of the scoring protocol: runs with different ids are never pooled silently."""
     data = protocol if isinstance(protocol, dict) else to_dict(protocol)
-    return config_hash(data)[:10]
+    return config_hash({k: v for k, v in data.items() if k not in OBSERVATION_FIELDS})[:10]
 
 
 def expand(suite: Suite) -> list[RunSpec]:
