@@ -7,6 +7,7 @@ missing runs, and a ``seed`` and ``stream`` name that fix the random numbers (se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,77 @@ def aggregate_estimates(
         n_runs=int(strata.sizes.sum()),
         n_games=len(strata.sizes),
     )
+
+
+class GameMeansKernel:
+    """Bootstrap kernel for the per-game means only; returns (B, n_games)."""
+
+    def __init__(self, strata: Strata) -> None:
+        self.values = strata.values
+
+    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        (ix,), (sz,) = idx, sizes
+        starts = np.concatenate([[0], np.cumsum(sz)[:-1]])
+        return np.add.reduceat(np.take(self.values, ix), starts, axis=1) / sz
+
+
+def game_mean_estimates(
+    scores: np.ndarray,
+    *,
+    reps: int = AGGREGATE_REPS,
+    seed: int = 0,
+    stream: str = "",
+    level: float = 0.95,
+    method: Method = "percentile",
+) -> list[Estimate]:
+    """Mean over runs of each game of a (n_runs, n_games) matrix, with CIs; one per game."""
+    strata = Strata.from_matrix(scores)
+    point = metrics.game_means(scores)
+    low, high = interval(
+        GameMeansKernel(strata),
+        [strata.sizes],
+        point,
+        reps=reps,
+        seed=seed,
+        stream=stream,
+        level=level,
+        method=method,
+    )
+    return [
+        Estimate(float(p), float(lo), float(hi)) for p, lo, hi in zip(point, low, high, strict=True)
+    ]
+
+
+def mean_estimates(
+    scores: np.ndarray,
+    *,
+    reps: int = AGGREGATE_REPS,
+    seed: int = 0,
+    stream: str = "",
+    level: float = 0.95,
+    method: Method = "percentile",
+) -> Estimate:
+    """Mean over games of the per-game means of a (n_runs, n_games) matrix, with a CI."""
+    strata = Strata.from_matrix(scores)
+    point = np.array([metrics.mean(scores)])
+    low, high = interval(
+        MeanKernel(strata),
+        [strata.sizes],
+        point,
+        reps=reps,
+        seed=seed,
+        stream=stream,
+        level=level,
+        method=method,
+    )
+    return Estimate(float(point[0]), float(low[0]), float(high[0]))
+
+
+class MeanKernel(GameMeansKernel):
+    """Bootstrap kernel for the mean over games of the per-game means; returns (B, 1)."""
+
+    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        return super().__call__(idx, sizes).mean(axis=1, keepdims=True)
 
 
 def improvement_estimate(

@@ -18,7 +18,12 @@ from scipy import stats
 
 from bench.stats import metrics
 from bench.stats.bootstrap import Method, Strata, interval
-from bench.stats.estimates import AGGREGATE_REPS, Estimate
+from bench.stats.estimates import (
+    AGGREGATE_REPS,
+    Estimate,
+    improvement_estimate,
+    mean_estimates,
+)
 
 PAIRED_METRICS = (
     "iqm_difference",  # IQM(B) - IQM(A)
@@ -26,6 +31,7 @@ PAIRED_METRICS = (
     "mean_difference",
     "optimality_gap_difference",  # OG(B) - OG(A): negative means B is better
     "iqm_of_paired_differences",  # IQM over all pairs of B - A
+    "paired_win_rate",  # fraction of pairs with B > A (ties 1/2), mean over games
     "probability_of_improvement",  # P(B > A), Mann-Whitney per game, mean over games
 )
 
@@ -88,31 +94,28 @@ def wilcoxon(differences: np.ndarray) -> tuple[float, float]:
 
 
 class PairedKernel:
-    """Bootstrap kernel: the same resampled pairs for A and B; returns (B, 6 + n_games)."""
+    """Bootstrap kernel: the same resampled pairs for A and B; returns (B, 5 + n_games).
+
+    Columns: the four aggregate differences, the IQM of the paired differences, then the
+    per-game mean differences.
+    """
 
     def __init__(self, a: Strata, b: Strata) -> None:
         self.a = metrics.AggregateKernel(a)
         self.b = metrics.AggregateKernel(b)
         self.d = metrics.AggregateKernel(Strata(b.values - a.values, a.sizes))
-        self.offsets = a.offsets
-        self.m = [  # M[i, j] = [b_i > a_j] + 1/2 [b_i = a_j], within each game
-            metrics._improvement_matrix(b.values[s:e], a.values[s:e])
-            for s, e in zip(a.offsets[:-1], a.offsets[1:], strict=True)
-        ]
 
     def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
         ka, kb, kd = self.a(idx, sizes), self.b(idx, sizes), self.d(idx, sizes)
-        out = np.empty((ka.shape[0], 6 + ka.shape[1] - 4))
+        out = np.empty((ka.shape[0], 5 + ka.shape[1] - 4))
         out[:, :4] = kb[:, :4] - ka[:, :4]
         out[:, 4] = kd[:, 0]
-        c = metrics.counts(idx[0], int(self.offsets[-1]))
-        poi = np.zeros(ka.shape[0])
-        for g, m in enumerate(self.m):
-            s, e = self.offsets[g], self.offsets[g + 1]
-            poi += ((c[:, s:e] @ m) * c[:, s:e]).sum(axis=1) / float(sizes[0][g]) ** 2
-        out[:, 5] = poi / len(self.m)
-        out[:, 6:] = kd[:, 4:]
+        out[:, 5:] = kd[:, 4:]
         return out
+
+
+def _wins(d: np.ndarray) -> np.ndarray:
+    return (d > 0) + 0.5 * (d == 0)
 
 
 def compare(
@@ -136,23 +139,22 @@ def compare(
             metrics.mean(b) - metrics.mean(a),
             metrics.optimality_gap(b) - metrics.optimality_gap(a),
             metrics.iqm(d),
-            metrics.probability_of_improvement(b, a),
             *metrics.game_means(d),
         ]
     )
-    low, high = interval(
-        PairedKernel(sa, sb),
-        [sa.sizes],
-        point,
-        reps=reps,
-        seed=seed,
-        stream=stream,
-        level=level,
-        method=method,
-    )
+    options = dict(reps=reps, seed=seed, level=level, method=method)
+    low, high = interval(PairedKernel(sa, sb), [sa.sizes], point, stream=stream, **options)
     ests = [
         Estimate(float(p), float(lo), float(hi)) for p, lo, hi in zip(point, low, high, strict=True)
     ]
+    wins = mean_estimates(
+        np.where(np.isnan(d), np.nan, _wins(d)), stream=f"{stream}/wins", **options
+    )
+    # P(B > A) compares runs of B with runs of A from any seed, as rliable defines it; its
+    # interval resamples A and B independently: resampling pairs would weigh each seed's
+    # own pair twice as much as in the estimate, and bias the interval upwards.
+    poi = improvement_estimate(b, a, stream=f"{stream}/poi", **options)
+    ests = ests[:5] + [wins, poi] + ests[5:]
     k = len(PAIRED_METRICS)
     tests = [wilcoxon(col[~np.isnan(col)]) for col in d.T]
     adjusted = holm([p for _, p in tests])
