@@ -1,0 +1,193 @@
+"""Published baselines bundled with the project, and external per-run score files.
+
+Both use one long CSV format: ``algorithm,game,run,score`` with an optional ``env_step``;
+``score`` is a run's raw return averaged over its evaluation episodes. A file without
+``env_step`` holds final scores; a file with it holds periodic evaluations, and each run's
+evaluation at its largest ``env_step`` is also its final score.
+
+Loaded rows use the columns of the ledger's evaluation table (``EVAL_COLUMNS``), so reports
+treat ledger runs, baselines and external files alike.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError, unknown
+from bench.games import get_game
+
+REQUIRED = ("algorithm", "game", "run", "score")
+OPTIONAL = ("env_step",)
+EVAL_COLUMNS = (
+    "source", "run_id", "algorithm", "variant", "condition", "game", "seed", "env_step",
+    "score", "final", "protocol", "git_sha",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Baseline:
+    label: str  # the algorithm label in reports; distinct from the project's own variants
+    final: str  # file in bench/data/baselines with final scores
+    curves: str | None  # file with periodic evaluations, if published
+    final_step: int  # env step (agent steps) of the final evaluation
+
+
+BASELINES: dict[str, Baseline] = {
+    "DER": Baseline("DER (published)", "der_final_scores.csv", "der_learning_curves.csv", 100_000),
+    "BBF": Baseline("BBF (published)", "bbf_rr8_final_scores.csv", None, 100_000),
+}
+
+
+def parse_baselines(spec: str) -> list[str]:
+    """``"DER,BBF"`` -> ["DER", "BBF"]; unknown names raise a BenchError with the choices."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    upper = {k.upper(): k for k in BASELINES}
+    out = []
+    for name in names:
+        if name.upper() not in upper:
+            raise unknown("baseline", name, BASELINES, where="--baselines")
+        if upper[name.upper()] not in out:
+            out.append(upper[name.upper()])
+    return out
+
+
+def source_line(text: str) -> str:
+    """The first comment line of a bundled file (its source), without the ``#``."""
+    first = text.splitlines()[0] if text else ""
+    return first.lstrip("# ").strip() if first.startswith("#") else ""
+
+
+def _bundled(name: str) -> str:
+    return resources.files("bench").joinpath(f"data/baselines/{name}").read_text()
+
+
+def baseline_source(name: str) -> str:
+    """Where a bundled baseline's numbers come from (the file's first comment line)."""
+    return source_line(_bundled(BASELINES[name].final))
+
+
+def load_baseline(name: str) -> pd.DataFrame:
+    """Rows of a bundled baseline in ``EVAL_COLUMNS``: final scores and, if published, curves."""
+    base = BASELINES[name]
+    final = read_scores(_bundled(base.final), where=f"bundled {base.final}")
+    final = final.assign(env_step=base.final_step, final=True)
+    frames = [final]
+    if base.curves:
+        curves = read_scores(_bundled(base.curves), where=f"bundled {base.curves}")
+        frames.append(curves.assign(final=False))
+    out = pd.concat(frames, ignore_index=True)
+    out["algorithm"] = base.label
+    return _as_evals(out, source=f"baseline:{name}")
+
+
+def load_external(path: Path) -> pd.DataFrame:
+    """Rows of an external per-run score file in ``EVAL_COLUMNS``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: no such file; expected a CSV with columns {_columns_hint()}")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"{path}: cannot read ({e}); expected a CSV with {_columns_hint()}") from e
+    rows = read_scores(text, where=str(path))
+    if "env_step" in rows.columns:
+        last = rows.groupby(["algorithm", "game", "run"])["env_step"].transform("max")
+        finals = rows[rows["env_step"] == last].assign(final=True)
+        rows = pd.concat([rows.assign(final=False), finals], ignore_index=True)
+    else:
+        rows = rows.assign(env_step=0, final=True)
+    return _as_evals(rows, source=f"external:{path.name}")
+
+
+def _columns_hint() -> str:
+    return f"columns {','.join(REQUIRED)} (optional: {','.join(OPTIONAL)})"
+
+
+def read_scores(text: str, *, where: str) -> pd.DataFrame:
+    """Parse and validate a long score CSV (a first ``#`` line is a comment).
+
+    Returns columns algorithm, game (table name), run (int), score (float) and env_step (int)
+    when present. Every problem is a one-line BenchError naming ``where``.
+    """
+    lines = text.splitlines()
+    skip = 1 if lines and lines[0].startswith("#") else 0
+    try:
+        df = pd.read_csv(io.StringIO(text), skiprows=skip, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise BenchError(f"{where}: not a valid CSV ({detail}); expected {_columns_hint()}") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    extra = [c for c in df.columns if c not in REQUIRED + OPTIONAL]
+    if missing or extra:
+        what = []
+        if missing:
+            what.append(f"missing column(s) {','.join(missing)}")
+        if extra:
+            what.append(f"unknown column(s) {','.join(extra)}")
+        raise BenchError(
+            f"{where}: {'; '.join(what)}; expected {_columns_hint()}, found {','.join(df.columns)}"
+        )
+    if df.empty:
+        raise BenchError(f"{where}: no rows; expected {_columns_hint()}")
+    first_line = skip + 2  # header line, 1-based
+    out = pd.DataFrame({"algorithm": df["algorithm"].str.strip()})
+    empty = out["algorithm"] == ""
+    if empty.any():
+        raise BenchError(f"{where}: line {first_line + int(np.argmax(empty))}: empty algorithm")
+    names: dict[str, str] = {}
+    for i, game in enumerate(df["game"].str.strip()):
+        if game not in names:
+            names[game] = get_game(game, where=f"{where}: line {first_line + i}").name
+    out["game"] = df["game"].str.strip().map(names)
+    numeric = {"run": "an integer", "score": "a number", "env_step": "an integer"}
+    for col in [c for c in ("run", "score", "env_step") if c in df.columns]:
+        values = pd.to_numeric(df[col].str.strip(), errors="coerce")
+        bad = values.isna() | ~np.isfinite(values)
+        if col != "score":
+            bad |= values != values.round()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BenchError(
+                f"{where}: line {first_line + i}: {col} {df[col].iloc[i]!r} is not {numeric[col]}"
+            )
+        out[col] = values.astype(np.float64 if col == "score" else np.int64)
+    keys = ["algorithm", "game", "run"] + (["env_step"] if "env_step" in out.columns else [])
+    dup = out.duplicated(keys)
+    if dup.any():
+        i = int(np.argmax(dup))
+        key = ", ".join(f"{k}={out[k].iloc[i]}" for k in keys)
+        raise BenchError(f"{where}: line {first_line + i}: duplicate row for {key}")
+    return out
+
+
+def _as_evals(rows: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "source": source,
+            "run_id": source
+            + "/"
+            + rows["algorithm"]
+            + "/"
+            + rows["game"]
+            + "/"
+            + rows["run"].astype(str),
+            "algorithm": rows["algorithm"],
+            "variant": rows["algorithm"],
+            "condition": "",
+            "game": rows["game"],
+            "seed": rows["run"].astype(np.int64),
+            "env_step": rows["env_step"].astype(np.int64),
+            "score": rows["score"].astype(np.float64),
+            "final": rows["final"].astype(bool),
+            "protocol": "",
+            "git_sha": "",
+        }
+    )
+    return out[list(EVAL_COLUMNS)]

@@ -1,0 +1,301 @@
+"""Paper figures of a report, each saved as PDF (vector) and PNG (preview).
+
+Sized for one column of a two-column paper (3.3 in wide) with 7-8 pt text, in a colour-blind
+safe palette (Okabe & Ito 2008); every figure of a report gets its colours from one
+``palette`` call, so an algorithm has the same colour everywhere. Uses rliable's plotting
+functions where they fit (profiles, sample-efficiency curves, probability of improvement).
+Style settings apply inside ``paper_style()`` only: importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from rliable import plot_utils  # noqa: E402
+
+from bench.stats.curves import Curve  # noqa: E402
+from bench.stats.estimates import Estimate  # noqa: E402
+from bench.stats.paired import PairedComparison  # noqa: E402
+
+COLUMN_WIDTH = 3.3  # inches: one column of a two-column paper
+PNG_DPI = 200  # previews in report.md; the PDFs are the vector originals for the paper
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+REFERENCE_GREYS = ("#8C8C8C", "#4D4D4D", "#BDBDBD")  # published baselines: context, not news
+METRIC_TITLES = {
+    "iqm": "IQM",
+    "median": "Median",
+    "mean": "Mean",
+    "optimality_gap": "Optimality gap",
+}
+
+STYLE = {
+    "font.size": 7,
+    "axes.titlesize": 8,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 6.5,
+    "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.2,
+    "pdf.fonttype": 42,  # TrueType in PDFs: editable text, accepted by publishers
+    "ps.fonttype": 42,
+    # constrained layout fits the labels; no "tight" bbox pass at save time (a full redraw)
+    "figure.constrained_layout.h_pad": 0.03,
+    "figure.constrained_layout.w_pad": 0.03,
+}
+
+
+@contextlib.contextmanager
+def paper_style() -> Iterator[None]:
+    with plt.rc_context(STYLE):
+        yield
+
+
+def palette(labels: Sequence[str], references: Sequence[str] = ()) -> dict[str, str]:
+    """One colour per label: Okabe-Ito for the report's own algorithms, greys for references.
+
+    Beyond seven own algorithms colours repeat; figures then also differ by line style.
+    """
+    colors: dict[str, str] = {}
+    own = [lb for lb in labels if lb not in references]
+    for i, label in enumerate(own):
+        colors[label] = OKABE_ITO[i % len(OKABE_ITO)]
+    for i, label in enumerate(lb for lb in labels if lb in references):
+        colors[label] = REFERENCE_GREYS[i % len(REFERENCE_GREYS)]
+    return colors
+
+
+def _save(fig: Figure, path: Path, *, tight: bool = False) -> list[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in ("png", "pdf"):
+        target = path.with_suffix(f".{ext}")
+        # Fixed metadata: the same report inputs give byte-identical PDFs.
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        # "tight" only where labels sit at hand-set positions the layout engine ignores.
+        bbox = "tight" if tight else None
+        fig.savefig(target, dpi=PNG_DPI, metadata=meta, bbox_inches=bbox, pad_inches=0.03)
+        out.append(target)
+    plt.close(fig)
+    return out
+
+
+def _tidy(ax: plt.Axes) -> None:
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+
+
+def interval_estimates(
+    estimates: Mapping[str, Mapping[str, Estimate]],
+    colors: Mapping[str, str],
+    path: Path,
+    *,
+    xlabel: str = "Human-normalized score",
+) -> list[Path]:
+    """Point estimates and CIs: one panel per metric, one row per algorithm (top = first)."""
+    labels = list(estimates)
+    metrics = list(METRIC_TITLES)
+    height = 0.8 + 0.2 * len(labels)
+    with paper_style():
+        fig, axes = plt.subplots(
+            1, 4, figsize=(2 * COLUMN_WIDTH, height), sharey=True, layout="constrained"
+        )
+        for ax, metric in zip(axes, metrics, strict=True):
+            for row, label in enumerate(labels):
+                e = estimates[label][metric]
+                y = len(labels) - 1 - row
+                ax.barh(y, e.high - e.low, left=e.low, height=0.6, color=colors[label], alpha=0.7)
+                ax.vlines(e.estimate, y - 0.36, y + 0.36, color="k", linewidth=1.2)
+            ax.set_title(METRIC_TITLES[metric])
+            ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+            ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+            _tidy(ax)
+            ax.spines["left"].set_visible(False)
+            ax.tick_params(axis="y", length=0)
+        axes[0].set_yticks(range(len(labels)), labels[::-1])
+        fig.supxlabel(xlabel, fontsize=7)
+        return _save(fig, path)
+
+
+def performance_profiles(
+    taus: np.ndarray,
+    profiles: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    colors: Mapping[str, str],
+    path: Path,
+) -> list[Path]:
+    """Score distributions: fraction of runs above tau, with pointwise CIs (shaded)."""
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.2), layout="constrained")
+        plot_utils.plot_performance_profiles(
+            {k: v[0] for k, v in profiles.items()},
+            taus,
+            performance_profile_cis={k: (v[1], v[2]) for k, v in profiles.items()},
+            colors=dict(colors),
+            ax=ax,
+            xlabel=r"Human-normalized score ($\tau$)",
+            ylabel=r"Fraction of runs with score $> \tau$",
+            labelsize=7,
+            ticklabelsize=6.5,
+            wrect=4,
+            hrect=4,
+        )
+        _thin_lines(fig, 1.2)
+        ax.axvline(1.0, color="0.5", linewidth=0.5, linestyle=":")  # human level
+        ax.legend(frameon=False, loc="upper right")
+        return _save(fig, path)
+
+
+def _thin_lines(fig: Figure, width: float) -> None:
+    # rliable draws 2 pt spines and lines, made for full-page figures; a column needs thinner.
+    for ax in fig.axes:
+        for spine in ax.spines.values():
+            spine.set_linewidth(0.6)
+        for line in ax.get_lines():
+            if line.get_linestyle() == "-":
+                line.set_linewidth(width)
+
+
+def probability_of_improvement(
+    pairs: Sequence[tuple[str, str, Estimate]],
+    colors: Mapping[str, str],
+    path: Path,
+) -> list[Path]:
+    """P(X > Y) with CIs, one row per pair, coloured as X."""
+    with paper_style():
+        fig, ax = plt.subplots(
+            figsize=(COLUMN_WIDTH, 0.5 + 0.22 * len(pairs)), layout="constrained"
+        )
+        plot_utils.plot_probability_of_improvement(
+            {f"{x};{y}": e.estimate for x, y, e in pairs},
+            {f"{x};{y}": np.array([e.low, e.high]) for x, y, e in pairs},
+            pair_separator=";",
+            ax=ax,
+            colors=[colors[x] for x, _, _ in pairs],
+            xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
+            xlabel="P(X > Y)",
+            left_ylabel="X",
+            right_ylabel="Y",
+            labelsize=7,
+            ticklabelsize=6.5,
+            ylabel_x_coordinate=0.08,
+        )
+        ax.set_xlim(0, 1)
+        _thin_lines(fig, 1.2)
+        ax.axvline(0.5, color="0.5", linewidth=0.5, linestyle=":")
+        return _save(fig, path, tight=True)
+
+
+def sample_efficiency(
+    curves: Mapping[str, Curve],
+    colors: Mapping[str, str],
+    path: Path,
+    *,
+    ylabel: str = "IQM human-normalized score",
+) -> list[Path]:
+    """An aggregate against agent steps (thousands), with CIs (shaded)."""
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.2), layout="constrained")
+        for label, c in curves.items():
+            ax.plot(
+                c.steps / 1000, c.estimate, color=colors[label], marker="o", ms=2.5, label=label
+            )
+            ax.fill_between(c.steps / 1000, c.low, c.high, color=colors[label], alpha=0.2, lw=0)
+        ax.set_xlabel("Agent steps (thousands)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.25, linewidth=0.5)
+        _tidy(ax)
+        ax.legend(frameon=False)
+        return _save(fig, path)
+
+
+def learning_curve_grid(
+    data: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    colors: Mapping[str, str],
+    path: Path,
+) -> list[Path]:
+    """Per-game raw score against agent steps: mean over runs +- one standard error.
+
+    ``data[game][label] = (steps, mean, standard_error)``, each shape (n_steps,).
+    """
+    games = list(data)
+    cols = min(6, len(games))
+    rows = -(-len(games) // cols)
+    labels = list(dict.fromkeys(lb for g in games for lb in data[g]))
+    with paper_style():
+        fig, axes = plt.subplots(
+            rows,
+            cols,
+            figsize=(2 * COLUMN_WIDTH, 0.45 + 1.0 * rows),
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, game in zip(axes.flat, games, strict=False):
+            for label, (steps, mean, se) in data[game].items():
+                x = steps / 1000
+                ax.plot(x, mean, color=colors[label], linewidth=0.9)
+                ax.fill_between(x, mean - se, mean + se, color=colors[label], alpha=0.2, lw=0)
+            ax.set_title(game, fontsize=6.5, pad=2)
+            ax.tick_params(labelsize=5, length=2, pad=1)
+            ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+            ax.yaxis.set_major_locator(plt.MaxNLocator(3))
+            _tidy(ax)
+        for ax in list(axes.flat)[len(games) :]:
+            ax.axis("off")
+        handles = [plt.Line2D([], [], color=colors[lb], label=lb) for lb in labels]
+        fig.legend(
+            handles=handles, loc="outside upper center", ncol=min(4, len(labels)), frameon=False
+        )
+        fig.supxlabel("Agent steps (thousands)", fontsize=7)
+        fig.supylabel("Score (mean ± s.e. over runs)", fontsize=7)
+        return _save(fig, path)
+
+
+def forest(
+    comparison: PairedComparison,
+    games: Sequence[str],
+    path: Path,
+    *,
+    title: str,
+    color: str = OKABE_ITO[0],
+) -> list[Path]:
+    """Per-game mean paired difference B - A with CIs, sorted, and the aggregate at the bottom.
+
+    Games whose Holm-adjusted Wilcoxon p-value is below 0.05 are marked with a filled dot.
+    """
+    order = np.argsort([g.difference.estimate for g in comparison.per_game])
+    rows = [
+        (games[i], comparison.per_game[i].difference, comparison.per_game[i].p_holm) for i in order
+    ]
+    agg = comparison.aggregates["mean_difference"]
+    with paper_style():
+        fig, ax = plt.subplots(
+            figsize=(COLUMN_WIDTH, 0.6 + 0.13 * (len(rows) + 2)), layout="constrained"
+        )
+        for y, (_, e, p) in enumerate(rows, start=2):
+            ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
+            face = color if p < 0.05 else "white"
+            ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
+        ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
+        ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
+        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
+        ax.set_yticks(
+            [0] + list(range(2, len(rows) + 2)), ["Mean over games"] + [g for g, _, _ in rows]
+        )
+        ax.get_yticklabels()[0].set_fontweight("bold")
+        ax.set_ylim(-1, len(rows) + 2)
+        ax.set_xlabel("Paired difference B − A (human-normalized)")
+        ax.set_title(title, fontsize=7)
+        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+        ax.tick_params(axis="y", length=0, labelsize=6)
+        _tidy(ax)
+        ax.spines["left"].set_visible(False)
+        return _save(fig, path)
