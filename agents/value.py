@@ -356,6 +356,7 @@ class ValueAgent:
             bool(transition.terminal),
             bool(transition.episode_end),
             audio=None if audio is None or not self.use_audio else audio[-1],
+            older=transition.obs["image"][:-1],
         )
         self.env_steps += 1
         # Replay must also hold one full n-step window and SPR subsequence (only matters

@@ -269,3 +269,34 @@ def test_loading_a_state_of_another_config_fails():
     b = entry.make(tiny("der", learning_rate=3e-4), obs_spec=SPEC, seed=0)
     with pytest.raises(ValueError, match="different config"):
         b.load_state_dict(a.state_dict())
+
+
+def test_reset_shrinks_and_perturbs_online_and_target_with_their_own_draws():
+    cfg = tiny("bbf", spr_steps=2)
+    agent = get_agent("value").make(cfg, obs_spec=SPEC, seed=0)
+    drive(agent, SPEC, np.random.default_rng(0), 20)
+    old_online, old_target = (
+        _weights(agent),
+        {k: v.clone() for k, v in agent.target.state_dict().items()},
+    )
+    state = agent.gen.get_state()
+    fresh_online = agent._new_network().state_dict()
+    fresh_target = agent._new_network().state_dict()
+    agent.gen.set_state(state)
+    agent._reset()
+    new_online, new_target = agent.online.state_dict(), agent.target.state_dict()
+    key = "encoder.stages.0.conv.weight"
+    torch.testing.assert_close(new_online[key], 0.5 * old_online[key] + 0.5 * fresh_online[key])
+    torch.testing.assert_close(new_target[key], 0.5 * old_target[key] + 0.5 * fresh_target[key])
+    for key in ("head.advantage.weight", "projection.weight", "predictor.weight"):
+        assert torch.equal(new_online[key], fresh_online[key])
+        assert torch.equal(new_target[key], fresh_target[key])
+    assert not torch.equal(fresh_online[key], fresh_target[key])
+    assert agent.optimizer.state == {}  # the reference rebuilds the whole optimizer state
+    assert agent.cycle_steps == 0 and agent.resets == 1
+
+
+def test_torch_default_init_is_an_option():
+    net = build_network(tiny("der", init="torch_default"), SPEC)
+    initialize(net, torch.Generator().manual_seed(0), scheme="torch_default")
+    assert net.encoder.convs[0].bias.abs().max() > 0
