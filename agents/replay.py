@@ -128,9 +128,9 @@ class ReplayBuffer:
         frame: np.ndarray,
         action: int,
         reward: float,
+        *,
         terminal: bool,
         episode_end: bool,
-        *,
         audio: np.ndarray | None = None,
         older: np.ndarray | None = None,
     ) -> None:

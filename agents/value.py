@@ -17,11 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.networks import ValueNetwork, count_parameters, group_of, initialize
+from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group_of, initialize
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import ReplayBuffer
 from bench.config import override, to_dict
+from bench.errors import BenchError
 
 
 # ======================================================================================
@@ -102,6 +103,39 @@ class ValueConfig:
     epsilon_eval: float = 0.001
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
+
+    def __post_init__(self) -> None:
+        problems = [
+            ("replay_ratio must be >= 0", self.replay_ratio < 0),
+            ("n_step and n_step_start must be >= 1", min(self.n_step, self.n_step_start) < 1),
+            (
+                "gamma and gamma_start must be in (0, 1)",
+                not (0 < self.gamma < 1 and 0 < self.gamma_start < 1),
+            ),
+            (
+                "batch_size and replay_capacity must be >= 1",
+                min(self.batch_size, self.replay_capacity) < 1,
+            ),
+            (
+                "target_tau must be in (0, 1] and target_period >= 1",
+                not 0 < self.target_tau <= 1 or self.target_period < 1,
+            ),
+            (
+                "C51 needs num_atoms >= 2 and v_min < v_max",
+                self.distributional and (self.num_atoms < 2 or self.v_min >= self.v_max),
+            ),
+            ("SPR needs spr_steps >= 1", self.spr_weight > 0 and self.spr_steps < 1),
+            ("width_scale must be > 0", self.width_scale <= 0),
+        ]
+        unknown_groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
+        unknown_groups -= set(MODULE_GROUPS)
+        if unknown_groups:
+            problems.append(
+                (f"unknown reset groups {sorted(unknown_groups)}; valid: {MODULE_GROUPS}", True)
+            )
+        for message, bad in problems:
+            if bad:
+                raise BenchError(f"value agent config: {message}")
 
 
 # ======================================================================================
@@ -353,8 +387,8 @@ class ValueAgent:
             transition.obs["image"][-1],
             int(transition.action),
             float(transition.reward),
-            bool(transition.terminal),
-            bool(transition.episode_end),
+            terminal=bool(transition.terminal),
+            episode_end=bool(transition.episode_end),
             audio=None if audio is None or not self.use_audio else audio[-1],
             older=transition.obs["image"][:-1],
         )
@@ -508,13 +542,14 @@ class ValueAgent:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(
+        """Copies (a checkpoint must not change as training goes on). The replay copies
+        its own filled part; everything else is deep-copied here."""
+        state = copy.deepcopy(
             {
                 "config": to_dict(self.cfg),
                 "online": self.online.state_dict(),
                 "target": self.target.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "replay": self.replay.state_dict(),
                 "rng": {
                     "sample": self.sample_rng.bit_generator.state,
                     "act": self.act_rng.bit_generator.state,
@@ -533,6 +568,8 @@ class ValueAgent:
                 "last": dict(self.last),
             }
         )
+        state["replay"] = self.replay.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["config"] != to_dict(self.cfg):

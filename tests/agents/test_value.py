@@ -221,6 +221,10 @@ def test_config_overrides_are_checked():
     with pytest.raises(BenchError, match="replay_ratoi"):
         override(BBF, {"replay_ratoi": 4}, where="agent")
     assert override(BBF, {"replay_ratio": 4}, where="agent").replay_ratio == 4.0
+    with pytest.raises(BenchError, match="unknown reset groups"):
+        override(BBF, {"reset_full_groups": ["heads"]}, where="agent")
+    with pytest.raises(BenchError, match="replay_ratio"):
+        override(BBF, {"replay_ratio": -1}, where="agent")
 
 
 # -- determinism and state ---------------------------------------------------------------
