@@ -421,6 +421,7 @@ class ValueAgent:
             spr_mask=cfg.spr_mask,
         )
         bsz = cfg.batch_size
+        rows = torch.arange(bsz, device=self.device)
         states = self._augment(self._image(b.states.reshape(bsz * subseq, *b.states.shape[2:])))
         states = states.view(bsz, subseq, *states.shape[1:])
         audio = self._audio(b.audio)
@@ -444,7 +445,7 @@ class ValueAgent:
                 next_a = self._q(o_logits).argmax(-1)
             else:
                 next_a = self._q(t_logits).argmax(-1)
-            chosen = t_logits[torch.arange(bsz), next_a]
+            chosen = t_logits[rows, next_a]
             if cfg.distributional:
                 target_support = returns[:, None] + discounts[:, None] * self.support[None, :]
                 target = project_distribution(self.support, chosen.softmax(-1), target_support)
@@ -463,7 +464,7 @@ class ValueAgent:
 
         latent = self.online.encode(states[:, 0], None if audio is None else audio[:, 0])
         logits = self.online.logits(latent, self.online.sample_noise(bsz, self.gen, self.device))
-        chosen_logits = logits[torch.arange(bsz), actions[:, 0]]
+        chosen_logits = logits[rows, actions[:, 0]]
         if cfg.distributional:
             dqn_loss = -(target * chosen_logits.log_softmax(-1)).sum(-1)
         else:

@@ -163,6 +163,10 @@ def test_bbf_latent_is_11x11x128_and_valid_pooling_gives_9x9():
         assert build_network(BBF, spec).latent_shape == (128, 11, 11)
         valid = override(BBF, {"padding": "valid"}, where="test")
         assert build_network(valid, spec).latent_shape == (128, 9, 9)
+        # Quirk 3: BBF's transition model is two convs without BatchNorm; SPR's has it.
+        tm = build_network(BBF, spec).transition_model
+        assert tm.bn1 is None and tm.conv1.kernel_size == (3, 3)
+        assert build_network(PRESETS["spr"], spec).transition_model.bn1 is not None
     net = build_network(tiny("bbf"), spec)
     initialize(net, torch.Generator().manual_seed(0), scheme="xavier_uniform")
     with torch.no_grad():
