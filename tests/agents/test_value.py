@@ -197,6 +197,9 @@ def test_audio_latent_is_concatenated_at_the_image_latent_size():
     counts = parameter_counts(BBF, spec)
     assert counts["transition_model"] == (148 * 9 + 1) * 130 + (130 * 9 + 1) * 130
     assert counts["projection"] == (130 * 121 + 1) * 2048
+    # SEM3's encoder with VALID 1-D convs: 2048 -> 2046/2 -> 1021/2 -> 508/2 = 254 samples.
+    convs = (4 * 3 + 1) * 8 + (8 * 3 + 1) * 16 + (16 * 3 + 1) * 16
+    assert counts["audio_encoder"] == convs + (16 * 254 + 1) * 242
 
 
 def test_xavier_init_zero_biases():
