@@ -38,6 +38,8 @@ class SumTree:
     def set(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         slots = np.asarray(slots, dtype=np.int64).reshape(-1)
         priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+        if slots.size == 0:
+            return
         # Last write wins for repeated slots, as a loop of single sets would.
         nodes = self.size + slots
         self.tree[nodes] = priorities

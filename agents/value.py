@@ -677,6 +677,8 @@ SPR = _preset(
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
+        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code, which
+        "spr_mask": "fixed",  # has neither off-by-one of the BBF reference code
         "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
         "importance_end": 1.0,
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)
@@ -685,7 +687,7 @@ SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
         "reset_interval": 0,  # no resets
-        "replay_ratio": 1.0,  # SPR: one update of batch 32 per env step
+        # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
     },
     "spr",
 )
