@@ -142,34 +142,31 @@ class ImpalaEncoder(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    """SEM3's audio encoder: three 1-D convs (8, 16, 16; kernel 3; ReLU; max-pool 2), dense to
-    H x W x C, reshaped to (C, H, W) to be concatenated to the image latent.
+    """SEM3's audio encoder: three 1-D convs (8, 16, 16 filters; kernel 3, VALID; ReLU;
+    max-pool 2), a dense layer with ReLU to H x W x C, reshaped to (C, H, W) and
+    concatenated to the (renormalized) image latent, as SEM3's Keras model does.
 
-    Input (B, stack, samples) in [0, 1]: the stacked steps are the conv's input channels, so
-    acting and replay see the audio of the same 4 steps (SEM3 used only the newest step when
-    acting). SEM3 reshaped to 9x9 because of its VALID pooling bug; here H x W is whatever the
-    image latent is (11x11 for Impala).
+    Input (B, stack, samples) in [0, 1]: the stacked steps are the conv's input channels
+    (SEM3's (samples, stack) layout), built the same way when acting and in replay (SEM3
+    gave only the newest step when acting). SEM3 reshaped to 9x9 because of its VALID
+    max-pool bug in the image encoder; here H x W is the image latent's (11x11 for Impala).
     """
 
     def __init__(self, stack: int, samples: int, *, height: int, width: int, channels: int = 2):
         super().__init__()
         self.convs = nn.ModuleList(
-            [
-                nn.Conv1d(stack, 8, 3, padding=1),
-                nn.Conv1d(8, 16, 3, padding=1),
-                nn.Conv1d(16, 16, 3, padding=1),
-            ]
+            [nn.Conv1d(stack, 8, 3), nn.Conv1d(8, 16, 3), nn.Conv1d(16, 16, 3)]
         )
         length = samples
         for _ in self.convs:
-            length //= 2
+            length = (length - 2) // 2
         self.dense = nn.Linear(16 * length, height * width * channels)
         self.shape = (channels, height, width)
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
             a = F.max_pool1d(F.relu(conv(a)), 2)
-        return self.dense(a.flatten(1)).view(a.shape[0], *self.shape)
+        return F.relu(self.dense(a.flatten(1))).view(a.shape[0], *self.shape)
 
 
 class NoisyLinear(nn.Module):
@@ -326,11 +323,14 @@ class ValueNetwork(nn.Module):
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
         """(B, stack, H, W) floats in [0, 1] (and (B, stack, S)) -> (B, C, h, w) latent."""
         latent = self.encoder(image)
+        if self.renorm:
+            latent = renormalize(latent)
         if self.audio_encoder is not None:
             if audio is None:
                 raise ValueError("this network was built with audio; pass the audio input")
+            # SEM3 renormalizes the image latent only; the audio channels join after.
             latent = torch.cat([latent, self.audio_encoder(audio)], dim=1)
-        return renormalize(latent) if self.renorm else latent
+        return latent
 
     def logits(self, latent: torch.Tensor, noise: dict | None = None) -> torch.Tensor:
         """(B, actions, atoms): the projection, ReLU, then the head."""

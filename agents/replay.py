@@ -38,6 +38,8 @@ class SumTree:
     def set(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         slots = np.asarray(slots, dtype=np.int64).reshape(-1)
         priorities = np.asarray(priorities, dtype=np.float64).reshape(-1)
+        if slots.size == 0:
+            return
         # Last write wins for repeated slots, as a loop of single sets would.
         nodes = self.size + slots
         self.tree[nodes] = priorities
@@ -128,15 +130,23 @@ class ReplayBuffer:
         frame: np.ndarray,
         action: int,
         reward: float,
+        *,
         terminal: bool,
         episode_end: bool,
-        *,
         audio: np.ndarray | None = None,
+        older: np.ndarray | None = None,
     ) -> None:
+        """Store one step. ``older`` (optional) is the observation's stack without its
+        newest frame: when it does not continue the stored previous step (an env that
+        zero-fills its stack without a boundary, e.g. a life loss that is not a terminal),
+        a new segment starts, so replay rebuilds exactly the stack the agent acted on."""
         i = self.count
         slot = i % self.capacity
-        prev_boundary = i == 0 or self.boundaries[(i - 1) % self.capacity]
-        start = i if prev_boundary else int(self.segment_start[(i - 1) % self.capacity])
+        new_segment = i == 0 or bool(self.boundaries[(i - 1) % self.capacity])
+        if not new_segment and older is not None and len(older):
+            previous = self._stack(self.frames, np.array([i - 1]))[0, 1:]
+            new_segment = not np.array_equal(previous, older)
+        start = i if new_segment else int(self.segment_start[(i - 1) % self.capacity])
         self.frames[slot] = frame
         if self.audio is not None:
             if audio is None:

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.networks import ValueNetwork, count_parameters, group_of, initialize
+from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group_of, initialize
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import ReplayBuffer
 from bench.config import override, to_dict
+from bench.errors import BenchError
 
 
 # ======================================================================================
@@ -102,6 +103,39 @@ class ValueConfig:
     epsilon_eval: float = 0.001
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
+
+    def __post_init__(self) -> None:
+        problems = [
+            ("replay_ratio must be >= 0", self.replay_ratio < 0),
+            ("n_step and n_step_start must be >= 1", min(self.n_step, self.n_step_start) < 1),
+            (
+                "gamma and gamma_start must be in (0, 1)",
+                not (0 < self.gamma < 1 and 0 < self.gamma_start < 1),
+            ),
+            (
+                "batch_size and replay_capacity must be >= 1",
+                min(self.batch_size, self.replay_capacity) < 1,
+            ),
+            (
+                "target_tau must be in (0, 1] and target_period >= 1",
+                not 0 < self.target_tau <= 1 or self.target_period < 1,
+            ),
+            (
+                "C51 needs num_atoms >= 2 and v_min < v_max",
+                self.distributional and (self.num_atoms < 2 or self.v_min >= self.v_max),
+            ),
+            ("SPR needs spr_steps >= 1", self.spr_weight > 0 and self.spr_steps < 1),
+            ("width_scale must be > 0", self.width_scale <= 0),
+        ]
+        unknown_groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
+        unknown_groups -= set(MODULE_GROUPS)
+        if unknown_groups:
+            problems.append(
+                (f"unknown reset groups {sorted(unknown_groups)}; valid: {MODULE_GROUPS}", True)
+            )
+        for message, bad in problems:
+            if bad:
+                raise BenchError(f"value agent config: {message}")
 
 
 # ======================================================================================
@@ -353,9 +387,10 @@ class ValueAgent:
             transition.obs["image"][-1],
             int(transition.action),
             float(transition.reward),
-            bool(transition.terminal),
-            bool(transition.episode_end),
+            terminal=bool(transition.terminal),
+            episode_end=bool(transition.episode_end),
             audio=None if audio is None or not self.use_audio else audio[-1],
+            older=transition.obs["image"][:-1],
         )
         self.env_steps += 1
         # Replay must also hold one full n-step window and SPR subsequence (only matters
@@ -386,6 +421,7 @@ class ValueAgent:
             spr_mask=cfg.spr_mask,
         )
         bsz = cfg.batch_size
+        rows = torch.arange(bsz, device=self.device)
         states = self._augment(self._image(b.states.reshape(bsz * subseq, *b.states.shape[2:])))
         states = states.view(bsz, subseq, *states.shape[1:])
         audio = self._audio(b.audio)
@@ -409,7 +445,7 @@ class ValueAgent:
                 next_a = self._q(o_logits).argmax(-1)
             else:
                 next_a = self._q(t_logits).argmax(-1)
-            chosen = t_logits[torch.arange(bsz), next_a]
+            chosen = t_logits[rows, next_a]
             if cfg.distributional:
                 target_support = returns[:, None] + discounts[:, None] * self.support[None, :]
                 target = project_distribution(self.support, chosen.softmax(-1), target_support)
@@ -428,7 +464,7 @@ class ValueAgent:
 
         latent = self.online.encode(states[:, 0], None if audio is None else audio[:, 0])
         logits = self.online.logits(latent, self.online.sample_noise(bsz, self.gen, self.device))
-        chosen_logits = logits[torch.arange(bsz), actions[:, 0]]
+        chosen_logits = logits[rows, actions[:, 0]]
         if cfg.distributional:
             dqn_loss = -(target * chosen_logits.log_softmax(-1)).sum(-1)
         else:
@@ -507,13 +543,14 @@ class ValueAgent:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(
+        """Copies (a checkpoint must not change as training goes on). The replay copies
+        its own filled part; everything else is deep-copied here."""
+        state = copy.deepcopy(
             {
                 "config": to_dict(self.cfg),
                 "online": self.online.state_dict(),
                 "target": self.target.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "replay": self.replay.state_dict(),
                 "rng": {
                     "sample": self.sample_rng.bit_generator.state,
                     "act": self.act_rng.bit_generator.state,
@@ -532,6 +569,8 @@ class ValueAgent:
                 "last": dict(self.last),
             }
         )
+        state["replay"] = self.replay.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["config"] != to_dict(self.cfg):
@@ -638,6 +677,8 @@ SPR = _preset(
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
+        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code, which
+        "spr_mask": "fixed",  # has neither off-by-one of the BBF reference code
         "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
         "importance_end": 1.0,
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)
@@ -646,7 +687,7 @@ SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
         "reset_interval": 0,  # no resets
-        "replay_ratio": 1.0,  # SPR: one update of batch 32 per env step
+        # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
     },
     "spr",
 )

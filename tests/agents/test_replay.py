@@ -161,3 +161,19 @@ def test_state_round_trip_of_the_replay():
     np.testing.assert_array_equal(a.audio, b.audio)
     np.testing.assert_array_equal(a.returns, b.returns)
     np.testing.assert_array_equal(buf.tree.tree, other.tree.tree)
+
+
+def test_a_stack_the_env_zero_filled_without_a_boundary_starts_a_segment():
+    buf = ReplayBuffer(16, image_shape=(2, 3, 3), prioritized=False)
+    f = [np.full((3, 3), v, np.uint8) for v in range(1, 5)]
+    zero = np.zeros((3, 3), np.uint8)
+    buf.add(f[0], 0, 0.0, terminal=False, episode_end=False, older=zero[None])
+    buf.add(f[1], 0, 0.0, terminal=False, episode_end=False, older=f[0][None])  # continues
+    buf.add(
+        f[2], 0, 0.0, terminal=False, episode_end=False, older=zero[None]
+    )  # the env zero-filled its stack
+    buf.add(f[3], 0, 0.0, terminal=False, episode_end=False, older=f[2][None])
+    b = buf.sample(1, None, n=1, gamma=1.0, indices=np.array([1]))
+    assert b.states[0, 0, :, 0, 0].tolist() == [1, 2]
+    b = buf.sample(2, None, n=1, gamma=1.0, indices=np.array([2, 3]))
+    assert b.states[:, 0, :, 0, 0].tolist() == [[0, 3], [3, 4]]

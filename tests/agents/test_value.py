@@ -163,6 +163,10 @@ def test_bbf_latent_is_11x11x128_and_valid_pooling_gives_9x9():
         assert build_network(BBF, spec).latent_shape == (128, 11, 11)
         valid = override(BBF, {"padding": "valid"}, where="test")
         assert build_network(valid, spec).latent_shape == (128, 9, 9)
+        # Quirk 3: BBF's transition model is two convs without BatchNorm; SPR's has it.
+        tm = build_network(BBF, spec).transition_model
+        assert tm.bn1 is None and tm.conv1.kernel_size == (3, 3)
+        assert build_network(PRESETS["spr"], spec).transition_model.bn1 is not None
     net = build_network(tiny("bbf"), spec)
     initialize(net, torch.Generator().manual_seed(0), scheme="xavier_uniform")
     with torch.no_grad():
@@ -193,6 +197,9 @@ def test_audio_latent_is_concatenated_at_the_image_latent_size():
     counts = parameter_counts(BBF, spec)
     assert counts["transition_model"] == (148 * 9 + 1) * 130 + (130 * 9 + 1) * 130
     assert counts["projection"] == (130 * 121 + 1) * 2048
+    # SEM3's encoder with VALID 1-D convs: 2048 -> 2046/2 -> 1021/2 -> 508/2 = 254 samples.
+    convs = (4 * 3 + 1) * 8 + (8 * 3 + 1) * 16 + (16 * 3 + 1) * 16
+    assert counts["audio_encoder"] == convs + (16 * 254 + 1) * 242
 
 
 def test_xavier_init_zero_biases():
@@ -221,6 +228,10 @@ def test_config_overrides_are_checked():
     with pytest.raises(BenchError, match="replay_ratoi"):
         override(BBF, {"replay_ratoi": 4}, where="agent")
     assert override(BBF, {"replay_ratio": 4}, where="agent").replay_ratio == 4.0
+    with pytest.raises(BenchError, match="unknown reset groups"):
+        override(BBF, {"reset_full_groups": ["heads"]}, where="agent")
+    with pytest.raises(BenchError, match="replay_ratio"):
+        override(BBF, {"replay_ratio": -1}, where="agent")
 
 
 # -- determinism and state ---------------------------------------------------------------
@@ -269,3 +280,34 @@ def test_loading_a_state_of_another_config_fails():
     b = entry.make(tiny("der", learning_rate=3e-4), obs_spec=SPEC, seed=0)
     with pytest.raises(ValueError, match="different config"):
         b.load_state_dict(a.state_dict())
+
+
+def test_reset_shrinks_and_perturbs_online_and_target_with_their_own_draws():
+    cfg = tiny("bbf", spr_steps=2)
+    agent = get_agent("value").make(cfg, obs_spec=SPEC, seed=0)
+    drive(agent, SPEC, np.random.default_rng(0), 20)
+    old_online, old_target = (
+        _weights(agent),
+        {k: v.clone() for k, v in agent.target.state_dict().items()},
+    )
+    state = agent.gen.get_state()
+    fresh_online = agent._new_network().state_dict()
+    fresh_target = agent._new_network().state_dict()
+    agent.gen.set_state(state)
+    agent._reset()
+    new_online, new_target = agent.online.state_dict(), agent.target.state_dict()
+    key = "encoder.stages.0.conv.weight"
+    torch.testing.assert_close(new_online[key], 0.5 * old_online[key] + 0.5 * fresh_online[key])
+    torch.testing.assert_close(new_target[key], 0.5 * old_target[key] + 0.5 * fresh_target[key])
+    for key in ("head.advantage.weight", "projection.weight", "predictor.weight"):
+        assert torch.equal(new_online[key], fresh_online[key])
+        assert torch.equal(new_target[key], fresh_target[key])
+    assert not torch.equal(fresh_online[key], fresh_target[key])
+    assert agent.optimizer.state == {}  # the reference rebuilds the whole optimizer state
+    assert agent.cycle_steps == 0 and agent.resets == 1
+
+
+def test_torch_default_init_is_an_option():
+    net = build_network(tiny("der", init="torch_default"), SPEC)
+    initialize(net, torch.Generator().manual_seed(0), scheme="torch_default")
+    assert net.encoder.convs[0].bias.abs().max() > 0

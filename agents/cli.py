@@ -1,0 +1,132 @@
+"""CLI commands of the agents: ``bench agents`` and ``bench perf agent``.
+
+``add_commands(subparsers)`` adds them to the project's parser; each handler is stored as
+``func`` in the parsed namespace and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from agents.protocol import ObsSpec
+from agents.registry import get_agent, registered
+from bench.config import override, to_dict
+from bench.errors import BenchError
+
+
+def add_commands(subparsers: Any) -> None:
+    agents = subparsers.add_parser("agents", help="list agents and presets, or describe one")
+    agents.set_defaults(func=cmd_agents_list)
+    sub = agents.add_subparsers(dest="agents_command")
+    desc = sub.add_parser("describe", help="a preset's resolved config and parameter counts")
+    desc.add_argument("preset", help="preset name, e.g. bbf")
+    desc.add_argument("--agent", default="value", help="registered agent (default: value)")
+    desc.add_argument("--num-actions", type=int, required=True)
+    desc.add_argument(
+        "--audio-samples",
+        type=int,
+        default=0,
+        help="audio samples per step (2048 or 512; 0: no audio)",
+    )
+    desc.add_argument("--json", action="store_true", help="machine-readable output")
+    desc.set_defaults(func=cmd_agents_describe)
+
+    perf = subparsers.add_parser("perf", help="throughput and memory measurements")
+    perf_sub = perf.add_subparsers(dest="perf_command", required=True)
+    agent = perf_sub.add_parser("agent", help="updates/s, env steps/s, projected hours, memory")
+    agent.add_argument("--agent", default="value")
+    agent.add_argument("--preset", default=None)
+    agent.add_argument("--replay-ratio", type=float, default=None)
+    agent.add_argument("--steps", type=int, default=200, help="timed env steps")
+    agent.add_argument("--device", default="auto")
+    agent.add_argument("--num-actions", type=int, default=18)
+    agent.add_argument("--audio-samples", type=int, default=0)
+    agent.add_argument(
+        "--game", default=None, help="use the real env (bench.atari) instead of a synthetic stream"
+    )
+    agent.add_argument("--json", action="store_true")
+    agent.set_defaults(func=cmd_perf_agent)
+
+
+def cmd_agents_list(args: argparse.Namespace) -> int:
+    for name, entry in sorted(registered().items()):
+        presets = ", ".join(f"{p}*" if p == entry.default_preset else p for p in entry.presets)
+        print(f"{name:10s} {entry.description}")
+        if presets:
+            print(f"{'':10s} presets: {presets}   (* default)")
+    return 0
+
+
+def _spec(num_actions: int, audio_samples: int) -> ObsSpec:
+    if num_actions < 1:
+        raise BenchError(f"--num-actions must be positive, got {num_actions}")
+    return ObsSpec(
+        num_actions=num_actions, audio_shape=(4, audio_samples) if audio_samples else None
+    )
+
+
+def describe(agent: str, preset: str, *, num_actions: int, audio_samples: int = 0) -> dict:
+    """The resolved config of a preset and its parameter counts per module."""
+    entry = get_agent(agent)
+    config = entry.preset(preset, where="describe")
+    out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
+    from agents.value import ValueConfig, parameter_counts
+
+    if isinstance(config, ValueConfig):
+        out["parameters"] = parameter_counts(config, _spec(num_actions, audio_samples))
+    return out
+
+
+def cmd_agents_describe(args: argparse.Namespace) -> int:
+    info = describe(
+        args.agent, args.preset, num_actions=args.num_actions, audio_samples=args.audio_samples
+    )
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['agent']} / {info['preset']}")
+    for key, value in info["config"].items():
+        print(f"  {key:24s} {value}")
+    if "parameters" in info:
+        print(f"parameters ({args.num_actions} actions):")
+        for group, n in info["parameters"].items():
+            print(f"  {group:24s} {n:>12,}")
+    return 0
+
+
+def cmd_perf_agent(args: argparse.Namespace) -> int:
+    from agents.perf import measure_agent
+
+    entry = get_agent(args.agent)
+    config = entry.preset(args.preset, where="perf")
+    if args.replay_ratio is not None:
+        config = override(config, {"replay_ratio": args.replay_ratio}, where="--replay-ratio")
+    result = measure_agent(
+        entry,
+        config,
+        steps=args.steps,
+        num_actions=args.num_actions,
+        audio_samples=args.audio_samples,
+        game=args.game,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result.__dict__, indent=2))
+        return 0
+    print(format_perf(args.preset or entry.default_preset or entry.name, result))
+    return 0
+
+
+def format_perf(label: str, r: Any) -> str:
+    gpu = "n/a (no GPU)" if r.peak_gpu_mb is None else f"{r.peak_gpu_mb:,.0f} MB"
+    return (
+        f"{label} RR {r.replay_ratio:g} on {r.device} ({r.stream} stream), {r.steps} env "
+        f"steps, {r.grad_updates} updates in {r.seconds:.1f} s\n"
+        f"  gradient updates/s   {r.updates_per_s:10.2f}\n"
+        f"  env steps/s          {r.env_steps_per_s:10.2f}\n"
+        f"  projected 100k run   {r.projected_hours_100k:10.2f} h\n"
+        f"  peak host memory     {r.peak_host_mb:10,.0f} MB\n"
+        f"  peak GPU memory      {gpu:>10s}"
+    )

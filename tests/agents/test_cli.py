@@ -1,0 +1,55 @@
+import argparse
+import json
+
+from agents.cli import add_commands
+from agents.perf import measure_agent, replay_memory
+from agents.registry import get_agent
+from bench.config import override
+from tests.agents.conftest import TINY
+
+
+def run(argv, capsys):
+    parser = argparse.ArgumentParser(prog="bench")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_agents_lists_presets(capsys):
+    code, out = run(["agents"], capsys)
+    assert code == 0
+    assert "value" in out and "bbf*" in out and "sr-spr" in out
+
+
+def test_describe_bbf_parameter_counts(capsys):
+    code, out = run(["agents", "describe", "bbf", "--num-actions", "18", "--json"], capsys)
+    assert code == 0
+    info = json.loads(out)
+    assert info["config"]["replay_ratio"] == 2.0
+    assert info["parameters"] == {
+        "encoder": 1_552_192,
+        "projection": 31_721_472,
+        "transition_model": 315_904,
+        "predictor": 4_196_352,
+        "head": 1_985_481,
+        "total": 39_771_401,
+    }
+    code, out = run(["agents", "describe", "der", "--num-actions", "6"], capsys)
+    assert code == 0 and "noisy_sigma0" in out and "projection" in out
+
+
+def test_perf_measures_updates_on_a_synthetic_stream():
+    entry = get_agent("value")
+    config = override(entry.preset("der"), {**TINY, "replay_ratio": 2.0}, where="test")
+    r = measure_agent(entry, config, steps=4, num_actions=4, device="cpu")
+    assert r.stream == "synthetic" and r.device == "cpu"
+    assert r.grad_updates == 8 and r.updates_per_s > 0 and r.peak_gpu_mb is None
+    assert r.projected_hours_100k > 0
+
+
+def test_replay_memory_is_per_step_payload():
+    mem = replay_memory(steps=2_000, capacity=10_000, audio_samples=2048)
+    assert mem["payload_mb"] == 2_000 * (84 * 84 + 2048) / 1024**2
+    # Frames and audio are stored once per step: resident growth is near the payload.
+    assert mem["resident_mb"] < 3 * mem["payload_mb"] + 5
