@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="ledger folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    from agents.cli import add_commands
+    from bench import report
+
+    p = sub.add_parser("report", help="statistics, tables and figures from ledgers and baselines")
+    report.add_arguments(p)
+    p.set_defaults(func=report.main)
+    add_commands(sub)  # agents, perf
     return parser
 
 
