@@ -74,7 +74,6 @@ class _AtariStream:
 
     def __init__(self, game: str, seed: int, audio: str):
         from bench.atari import make_atari  # optional: written alongside
-
         from bench.protocol import ProtocolConfig
 
         self.env = make_atari(game, seed=seed, protocol=ProtocolConfig(audio=audio))

@@ -1,6 +1,6 @@
 """Time suite validation + expansion of a 1,040-run suite (26 games x 10 seeds x 2 x 2).
 
-    python benchmarks/expand_speed.py [--agent value --preset bbf]
+python benchmarks/expand_speed.py [--agent value --preset bbf]
 """
 
 from __future__ import annotations
