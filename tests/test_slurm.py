@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -23,13 +24,19 @@ from bench.ledger import Ledger
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
 
-# 9 runs: more than the test cluster's MaxArraySize (8), so the launch splits into 2 arrays.
+# 18 runs: more than twice the test cluster's MaxArraySize (8), so the launch splits into 3
+# arrays. A small learning agent makes "equal to the local executor" mean equal training.
 SUITE = """
 name: slurm-tiny
 games: [Pong, Breakout, Boxing]
 seeds: 3
 variants:
   - {name: rnd, agent: random}
+  - name: der-tiny
+    agent: value
+    preset: der
+    overrides: {hidden_dim: 32, width_scale: 0.25, batch_size: 4, replay_ratio: 0.25,
+                learning_starts: 100, epsilon_decay_steps: 100}
 budget: {env_steps: 300, final_eval_episodes: 2, eval_every: 150, eval_episodes: 1,
          checkpoint_every: 100}
 protocol: {max_episode_steps: 120}
@@ -87,13 +94,20 @@ def test_slurm_matches_local(cluster, write_suite, tmp_path, squeue_counter, cap
     out = tmp_path / "slurm"
     assert main(["launch", str(path), "--out", str(out), "--executor", "slurm"]) == 0
     printed = capsys.readouterr().out
-    assert "submitted 9 runs as job arrays" in printed
-    arrays = printed.split("job arrays ")[1].split()[0].split(",")
-    assert len(arrays) == 2  # split to respect MaxArraySize = 8
+    assert "submitted 18 runs as job arrays" in printed
+    arrays = re.findall(r"\d+", printed.split("job arrays ")[1].splitlines()[0])
+    try:
+        _check_slurm_run(path, out, arrays, squeue_counter, capsys, tmp_path)
+    finally:  # a failed check leaves no jobs behind to slow later tests
+        subprocess.run(["scancel", *arrays], capture_output=True)
+
+
+def _check_slurm_run(path, out, arrays, squeue_counter, capsys, tmp_path):
+    assert len(arrays) == 3  # split to respect MaxArraySize = 8
 
     ledger = Ledger(out)
     jobs = {ledger.status(r).job_id for r in ledger.run_ids()}
-    assert len(jobs) == 9 and sum("_" in j for j in jobs) >= 8  # a 1-task array is a plain job
+    assert len(jobs) == 18 and all("_" in j for j in jobs)
     assert (out / "code").is_dir()  # code snapshotted at submit time
 
     # Relaunching while queued or running submits nothing.
@@ -108,7 +122,7 @@ def test_slurm_matches_local(cluster, write_suite, tmp_path, squeue_counter, cap
         if all(r["state"] in ("done", "failed") for r in rows):
             break
         time.sleep(2)
-    assert [r["state"] for r in rows] == ["done"] * 9, rows
+    assert [r["state"] for r in rows] == ["done"] * 18, rows
     assert all(r["job_id"] in jobs for r in rows)
 
     local = tmp_path / "local"

@@ -1,0 +1,46 @@
+"""The run loop resumes a learning agent with audio exactly, from a mid-run checkpoint."""
+
+from __future__ import annotations
+
+from bench.expand import expand
+from bench.ledger import Ledger
+from bench.runloop import execute, train
+from bench.suite import load_suite
+
+SUITE = """
+name: resume
+games: [Assault]
+seeds: [3]
+variants:
+  - name: der-tiny
+    agent: value
+    preset: der
+    overrides: {hidden_dim: 32, width_scale: 0.25, batch_size: 4, replay_ratio: 0.5,
+                learning_starts: 100, epsilon_decay_steps: 200}
+axes:
+  audio: [on]
+budget: {env_steps: 600, eval_every: 300, eval_episodes: 1, final_eval_episodes: 2,
+         checkpoint_every: 250}
+protocol: {max_episode_steps: 200}
+"""
+
+
+def test_interrupted_run_resumes_exactly(write_suite, tmp_path):
+    (spec,) = expand(load_suite(write_suite(SUITE)))
+    clean, cut = Ledger(tmp_path / "clean"), Ledger(tmp_path / "cut")
+    for ledger in (clean, cut):
+        ledger.prepare([spec])
+    assert execute(clean.run_dir(spec.run_id)) == "done"
+
+    run_dir = cut.run_dir(spec.run_id)
+    train(spec, run_dir, stop_after=250)  # as if killed right after the first checkpoint
+    assert (run_dir / "checkpoint.pt").is_file()
+    assert cut.evals(spec.run_id) == []
+    assert execute(run_dir) == "done"
+    assert "resumed from env step 250" in (run_dir / "run.log").read_text()
+
+    assert cut.evals(spec.run_id) == clean.evals(spec.run_id)
+    assert [e["env_step"] for e in cut.evals(spec.run_id)] == [300, 600]
+    episodes = (run_dir / "episodes.csv").read_text()
+    assert episodes == (clean.run_dir(spec.run_id) / "episodes.csv").read_text()
+    assert len(episodes.splitlines()) >= 3  # episodes are capped at 200 steps
