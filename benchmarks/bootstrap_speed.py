@@ -1,0 +1,98 @@
+"""Time the stratified bootstrap against rliable 1.2.0 on the published DER scores.
+
+Both compute 95% percentile intervals of IQM, median, mean and optimality gap for DER's
+100 runs x 26 games at 50,000 replicates, as the rliable colab does (one call, all four
+metrics). rliable's bootstrap needs pandas < 3 and arch < 8, so it runs in a subprocess of
+another Python given by --rliable-python or $RLIABLE_PYTHON; without one it is skipped.
+
+    python benchmarks/bootstrap_speed.py --rliable-python /path/to/old/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.baselines import load_baseline
+from bench.report import normalize
+from bench.stats.estimates import aggregate_estimates
+
+METRICS = ("median", "iqm", "mean", "optimality_gap")  # rliable colab's order
+
+RLIABLE = """
+import json, sys, time
+import numpy as np
+from rliable import library as rly, metrics
+scores = np.load(sys.argv[1])
+reps = int(sys.argv[2])
+f = lambda x: np.array([metrics.aggregate_median(x), metrics.aggregate_iqm(x),
+                        metrics.aggregate_mean(x), metrics.aggregate_optimality_gap(x)])
+t, c = time.perf_counter(), time.process_time()
+point, ci = rly.get_interval_estimates({"DER": scores}, f, reps=reps)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"wall": wall, "cpu": cpu, "low": ci["DER"][0].tolist(),
+                  "high": ci["DER"][1].tolist()}))
+"""
+
+
+def der_matrix() -> np.ndarray:
+    rows = load_baseline("DER")
+    rows = rows[rows["final"]].assign(hns=lambda f: normalize(f))
+    return rows.pivot(index="seed", columns="game", values="hns").to_numpy()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=50_000)
+    parser.add_argument("--rliable-python", default=os.environ.get("RLIABLE_PYTHON", ""))
+    args = parser.parse_args()
+    scores = der_matrix()
+    print(f"DER: {scores.shape[0]} runs x {scores.shape[1]} games, {args.reps:,} replicates")
+
+    aggregate_estimates(scores[:, :2], reps=100)  # warm-up: imports, thread pool, caches
+    t, c = time.perf_counter(), time.process_time()
+    ours = aggregate_estimates(scores, reps=args.reps, seed=0).aggregates
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"bench.stats: {wall:.2f} s wall, {cpu:.2f} s CPU (all threads)")
+    for m in METRICS:
+        e = ours[m]
+        print(f"  {m:15s} {e.estimate:.4f} [{e.low:.4f}, {e.high:.4f}]")
+
+    if not args.rliable_python:
+        print("rliable: skipped (give --rliable-python or $RLIABLE_PYTHON: pandas<3, arch<8)")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "der.npy"
+        np.save(path, scores)
+        proc = subprocess.run(
+            [args.rliable_python, "-c", RLIABLE, str(path), str(args.reps)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
+        print(f"rliable: failed ({tail})")
+        return 1
+    ref = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"rliable 1.2.0: {ref['wall']:.2f} s wall, {ref['cpu']:.2f} s CPU")
+    diffs = []
+    for k, m in enumerate(METRICS):
+        lo, hi = ref["low"][k], ref["high"][k]
+        diffs += [abs(ours[m].low - lo), abs(ours[m].high - hi)]
+        print(f"  {m:15s} [{lo:.4f}, {hi:.4f}]")
+    print(f"speed-up: {ref['wall'] / wall:.1f}x wall, {ref['cpu'] / cpu:.1f}x CPU")
+    print(f"max |difference| of CI bounds: {max(diffs):.4f} (Monte-Carlo error of both)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
