@@ -543,9 +543,9 @@ class ValueAgent:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Copies (a checkpoint must not change as training goes on). The replay copies
-        its own filled part; everything else is deep-copied here."""
-        state = copy.deepcopy(
+        """Copies on the CPU (a checkpoint must not change as training goes on, nor hold
+        GPU memory). The replay copies its own filled part."""
+        state = _cpu_copy(
             {
                 "config": to_dict(self.cfg),
                 "online": self.online.state_dict(),
@@ -589,6 +589,20 @@ class ValueAgent:
         for name, value in state["counters"].items():
             setattr(self, name, int(value))
         self.last = dict(state["last"])
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """A deep copy with every tensor detached and copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        out = type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):  # module state dicts carry layer versions
+            out._metadata = copy.deepcopy(obj._metadata)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
