@@ -33,8 +33,13 @@ def add_commands(subparsers: Any) -> None:
     desc.add_argument("--json", action="store_true", help="machine-readable output")
     desc.set_defaults(func=cmd_agents_describe)
 
-    perf = subparsers.add_parser("perf", help="throughput and memory measurements")
-    perf_sub = perf.add_subparsers(dest="perf_command", required=True)
+    # Another module may own `perf` already (e.g. `perf env`): join it rather than clash.
+    perf = subparsers.choices.get("perf")
+    if perf is None:
+        perf = subparsers.add_parser("perf", help="throughput and memory measurements")
+        perf_sub = perf.add_subparsers(dest="perf_command", required=True)
+    else:
+        perf_sub = next(a for a in perf._actions if isinstance(a, argparse._SubParsersAction))
     agent = perf_sub.add_parser("agent", help="updates/s, env steps/s, projected hours, memory")
     agent.add_argument("--agent", default="value")
     agent.add_argument("--preset", default=None)

@@ -5,8 +5,9 @@ Indexing. Step ``i`` (an absolute, ever-growing counter) stores the newest frame
 observation the agent acted on, the action, the learning reward, the terminal flag and a
 "boundary" flag (terminal or env episode end). A stack for step ``i`` is the frames
 ``i-stack+1 .. i`` with every frame before the start of ``i``'s segment zeroed: a segment
-starts after any boundary, which reproduces the env's stack, zero-filled at reset and
-after a life loss, newest last. Audio is stored the same way: each step's samples once.
+starts after any boundary, or where the observation's older frames do not continue the
+previous step, which reproduces the env's stack, zero-filled at reset and after a life
+loss, newest last. Audio is stored the same way: each step's samples once.
 """
 
 from __future__ import annotations

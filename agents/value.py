@@ -433,9 +433,18 @@ class ValueAgent:
 
         # Target: double DQN picks with the online network, the target network evaluates.
         with torch.no_grad():
+            # One target encoder pass for the bootstrap states and the SPR future states
+            # (every sample is independent: no BatchNorm in encoders).
+            t_images, t_audio = next_states, next_audio
+            if self.spr:
+                fut = states[:, 1:].reshape(bsz * cfg.spr_steps, *states.shape[2:])
+                t_images = torch.cat([next_states, fut])
+                if audio is not None:
+                    fut_a = audio[:, 1:].reshape(bsz * cfg.spr_steps, *audio.shape[2:])
+                    t_audio = torch.cat([next_audio, fut_a])
+            t_latent = self.target.encode(t_images, t_audio)
             t_logits = self.target.logits(
-                self.target.encode(next_states, next_audio),
-                self.target.sample_noise(bsz, self.gen, self.device),
+                t_latent[:bsz], self.target.sample_noise(bsz, self.gen, self.device)
             )
             if cfg.double_dqn:
                 o_logits = self.online.logits(
@@ -453,14 +462,8 @@ class ValueAgent:
                 target = returns + discounts * chosen.squeeze(-1)
             spr_targets = None
             if self.spr:
-                fut = states[:, 1:].reshape(bsz * cfg.spr_steps, *states.shape[2:])
-                fut_a = (
-                    None
-                    if audio is None
-                    else audio[:, 1:].reshape(bsz * cfg.spr_steps, *audio.shape[2:])
-                )
-                spr_targets = self.target.project(self.target.encode(fut, fut_a))
-                spr_targets = F.normalize(spr_targets, dim=-1).view(bsz, cfg.spr_steps, -1)
+                spr_targets = F.normalize(self.target.project(t_latent[bsz:]), dim=-1)
+                spr_targets = spr_targets.view(bsz, cfg.spr_steps, -1)
 
         latent = self.online.encode(states[:, 0], None if audio is None else audio[:, 0])
         logits = self.online.logits(latent, self.online.sample_noise(bsz, self.gen, self.device))
@@ -543,9 +546,9 @@ class ValueAgent:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Copies (a checkpoint must not change as training goes on). The replay copies
-        its own filled part; everything else is deep-copied here."""
-        state = copy.deepcopy(
+        """Copies on the CPU (a checkpoint must not change as training goes on, nor hold
+        GPU memory). The replay copies its own filled part."""
+        state = _cpu_copy(
             {
                 "config": to_dict(self.cfg),
                 "online": self.online.state_dict(),
@@ -589,6 +592,20 @@ class ValueAgent:
         for name, value in state["counters"].items():
             setattr(self, name, int(value))
         self.last = dict(state["last"])
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """A deep copy with every tensor detached and copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        out = type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):  # module state dicts carry layer versions
+            out._metadata = copy.deepcopy(obj._metadata)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:

@@ -53,3 +53,14 @@ def test_replay_memory_is_per_step_payload():
     assert mem["payload_mb"] == 2_000 * (84 * 84 + 2048) / 1024**2
     # Frames and audio are stored once per step: resident growth is near the payload.
     assert mem["resident_mb"] < 3 * mem["payload_mb"] + 5
+
+
+def test_perf_agent_joins_an_existing_perf_command():
+    parser = argparse.ArgumentParser(prog="bench")
+    sub = parser.add_subparsers(dest="command")
+    perf = sub.add_parser("perf")
+    perf.add_subparsers(dest="perf_command").add_parser("env")
+    add_commands(sub)
+    args = parser.parse_args(["perf", "agent", "--preset", "der", "--steps", "3"])
+    assert args.preset == "der" and args.steps == 3 and args.func.__name__ == "cmd_perf_agent"
+    assert parser.parse_args(["perf", "env"]).perf_command == "env"

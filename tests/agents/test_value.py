@@ -311,3 +311,18 @@ def test_torch_default_init_is_an_option():
     net = build_network(tiny("der", init="torch_default"), SPEC)
     initialize(net, torch.Generator().manual_seed(0), scheme="torch_default")
     assert net.encoder.convs[0].bias.abs().max() > 0
+
+
+@pytest.mark.parametrize(("preset", "target_acts"), [("bbf", True), ("der", False)])
+def test_which_network_acts(preset, target_acts):
+    agent = get_agent("value").make(tiny(preset, noisy=False), obs_spec=SPEC, seed=0)
+    obs = {"image": np.random.default_rng(0).integers(0, 256, (8, 4, 84, 84), np.uint8)}
+    before = agent.act(obs, eval_mode=True)
+    with torch.no_grad():  # the online network: action 3's mass all on v_max, everywhere
+        agent.online.head.advantage.bias.view(4, -1)[3, -1] += 100.0
+    agent.eval_rng = np.random.default_rng(1)  # epsilon 0.001: no random action here
+    after = agent.act(obs, eval_mode=True)
+    if target_acts:
+        assert after.tolist() == before.tolist()
+    else:
+        assert after.tolist() == [3] * 8
