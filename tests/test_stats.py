@@ -69,6 +69,66 @@ def test_trimmed_mean_of_ranks_matches_scipy(n: int) -> None:
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
+def _ragged(rng: np.random.Generator, games: int, max_runs: int) -> np.ndarray:
+    runs = rng.integers(1, max_runs + 1, size=games)
+    scores = np.full((int(runs.max()), games), np.nan)
+    for g, n in enumerate(runs):
+        scores[:n, g] = np.round(rng.gamma(1.0, 0.5, size=n), 1)  # rounded: ties happen
+    return scores
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_aggregate_kernel_equals_direct_computation(case: int) -> None:
+    """Every replicate's statistics equal the direct computation on its resampled runs."""
+    rng = np.random.default_rng(100 + case)
+    games, max_runs = [(1, 9), (3, 12), (6, 40), (12, 60)][case % 4]
+    strata = Strata.from_matrix(_ragged(rng, games, max_runs))
+    offsets = strata.offsets
+    # window=None: the IQM's own windows (active on the larger cases); 1 and 3: windows so
+    # narrow that many rows fall back to the full path, mixed with rows that do not.
+    for window in (None, 1, 3):
+        kernel = metrics.AggregateKernel(strata, window=window)
+        idx = draw_indices(block_rng(case, "direct", 0), strata.sizes, 64).copy()
+        got = kernel([idx], [strata.sizes])
+        for r, row in enumerate(idx):
+            drawn = strata.values[row]
+            per_game = [drawn[offsets[g] : offsets[g + 1]].mean() for g in range(games)]
+            want = [
+                stats.trim_mean(drawn, 0.25),
+                np.median(per_game),
+                np.mean(per_game),
+                1.0 - np.mean(np.minimum(drawn, 1.0)),
+                *per_game,
+            ]
+            np.testing.assert_allclose(got[r], want, rtol=0, atol=1e-12)
+    assert metrics.AggregateKernel(strata, window=1).windows is not None or strata.sizes.sum() < 10
+
+
+def test_iqm_windows_are_used_on_large_matrices() -> None:
+    strata = Strata.from_matrix(_der())
+    kernel = metrics.AggregateKernel(strata)
+    assert kernel.windows is not None
+    assert len(kernel.windows.cols) < strata.values.size // 4
+    idx = draw_indices(block_rng(0, "large", 0), strata.sizes, 200).copy()
+    got = kernel([idx], [strata.sizes])[:, 0]
+    want = [stats.trim_mean(strata.values[row], 0.25) for row in idx]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_draw_indices_reject_the_biased_draws() -> None:
+    """With n = 43691, 16-bit multiply-shift alone gives a third of the outcomes two of the
+    2**16 inputs and the rest one; the rejected draws must make them equally likely."""
+    n = 43691
+    idx = draw_indices(block_rng(0, "lemire", 0), np.array([n]), 40).copy()
+    assert idx.min() >= 0 and idx.max() < n
+    freq = np.bincount(idx.ravel(), minlength=n)
+    k = np.arange(n)
+    preimages = np.ceil((k + 1) * 2**16 / n) - np.ceil(k * 2**16 / n)
+    assert set(np.unique(preimages)) == {1, 2}
+    ratio = freq[preimages == 2].mean() / freq[preimages == 1].mean()
+    assert ratio == pytest.approx(1.0, abs=0.01)  # 2 without the rejection
+
+
 def test_kernels_equal_rliable_on_identity_resample() -> None:
     rng = np.random.default_rng(1)
     scores = rng.gamma(1.0, 0.5, size=(7, 5))

@@ -14,6 +14,8 @@ Memory is bounded: one block holds about ``BLOCK_ELEMENTS`` resampled indices pe
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import threading
 import zlib
@@ -25,7 +27,8 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-# Indices per block and sample: 2**17 int64 indices = 1 MiB, so a block's arrays stay in cache.
+# Indices per block and sample: 2**17, so that a block's arrays (the indices, and a kernel's
+# float64 counts of the same shape, 1 MiB) stay in a core's cache.
 BLOCK_ELEMENTS = 2**17
 
 Method = Literal["percentile", "bca"]
@@ -91,42 +94,87 @@ def block_rng(seed: int, stream: str, block: int) -> np.random.Generator:
 def draw_indices(
     rng: np.random.Generator, sizes: np.ndarray, reps: int, *, slot: int = 0
 ) -> np.ndarray:
-    """Stratified resampling indices, shape (reps, n_total), into the pooled layout.
+    """Stratified resampling indices, shape (reps, n_total) uint32, into the pooled layout.
 
-    Column j belongs to game g(j) and holds a uniform draw from that game's positions
-    (``Generator.integers`` is exact: no modulo bias). The array is a per-thread buffer,
-    valid until the thread's next call with the same ``slot``.
+    Column j belongs to game g(j) and holds a uniform draw from that game's positions. The
+    array is a per-thread buffer, valid until the thread's next call with the same ``slot``.
+
+    Each draw takes 16 random bits through Lemire's multiply-shift: x * n >> 16 for x uniform
+    in [0, 2**16). The draws whose low half (x * n) mod 2**16 falls below 2**16 mod n are the
+    ones that would make some outcomes more likely; like Lemire's rejection loop, they are
+    drawn again (with ``Generator.integers``), so every draw is exactly uniform. This costs a
+    quarter of a 64-bit random word and a few 32-bit array operations per draw, about half
+    the time of ``Generator.integers`` on the same block.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
+    n_total = int(sizes.sum())
+    out = buffer(f"indices{slot}", (reps, n_total), np.uint32)
+    if reps == 0 or n_total == 0:
+        return out
+    if sizes.max() > 2**16:
+        return _draw_wide(rng, sizes, out)
+    size, threshold, start = _columns(tuple(sizes.tolist()))
+    count = reps * n_total
+    raw = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
+    np.copyto(out, raw.reshape(reps, n_total))
+    # x * n < 2**32: its high 16 bits are the draw, its low 16 bits decide the rejection.
+    np.multiply(out, size, out=out)
+    low = buffer("low", out.shape, np.uint16)
+    np.copyto(low, out, casting="unsafe")  # keeps the low 16 bits
+    reject = buffer("reject", out.shape, np.bool_)
+    np.less(low, threshold, out=reject)
+    np.right_shift(out, 16, out=out)
+    if reject.any():
+        again = np.flatnonzero(reject)
+        out.reshape(-1)[again] = rng.integers(0, size[again % n_total])
+    np.add(out, start, out=out)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _columns(sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of a layout: its game's run count n (uint32), Lemire's threshold 2**16 mod n
+    (uint16) and the game's first pooled position (uint32), shape (n_total,) each. Cached:
+    every block of a bootstrap needs the same."""
+    n = np.array(sizes, dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    columns = (
+        np.repeat(n, n).astype(np.uint32),
+        np.repeat(2**16 % n, n).astype(np.uint16),
+        np.repeat(start, n).astype(np.uint32),
+    )
+    for a in columns:
+        a.flags.writeable = False
+    return columns
+
+
+def _draw_wide(rng: np.random.Generator, sizes: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``draw_indices`` for layouts with a game of more than 2**16 runs (16 bits are too few)."""
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    out = buffer(f"indices{slot}", (reps, int(offsets[-1])), np.intp)
-    # One call per run of consecutive games with equal run counts (one call when rectangular).
-    start = 0
-    while start < len(sizes):
-        n = int(sizes[start])
-        stop = start + 1
-        while stop < len(sizes) and sizes[stop] == n:
-            stop += 1
-        a, b = int(offsets[start]), int(offsets[stop])
-        # 16-bit draws need a quarter of the random words of 64-bit ones.
-        dtype = np.uint16 if n <= 2**16 else np.int64
-        draws = rng.integers(0, n, size=(reps, b - a), dtype=dtype)
-        np.add(draws, np.repeat(offsets[start:stop], n), out=out[:, a:b])
-        start = stop
+    for g, n in enumerate(sizes.tolist()):
+        a, b = int(offsets[g]), int(offsets[g + 1])
+        out[:, a:b] = rng.integers(0, n, size=(out.shape[0], b - a), dtype=np.int64) + a
     return out
 
 
 _local = threading.local()
 
 
-def buffer(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """A per-thread scratch array, reused across blocks (fresh memory costs page faults)."""
+def buffer(
+    name: str, shape: tuple[int, ...], dtype: type, *, fill: float | None = None
+) -> np.ndarray:
+    """A per-thread scratch array, reused across blocks (fresh memory costs page faults).
+
+    With ``fill``, the array holds that value, and its users must not write to it.
+    """
     cache = _local.__dict__.setdefault("buffers", {})
-    key = (name, np.dtype(dtype).str)
+    key = (name, dtype)
     buf = cache.get(key)
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     if buf is None or buf.size < size:
         buf = cache[key] = np.empty(size, dtype=dtype)
+        if fill is not None:
+            buf.fill(fill)
     return buf[:size].reshape(shape)
 
 

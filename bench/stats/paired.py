@@ -106,7 +106,10 @@ class PairedKernel:
         self.d = metrics.AggregateKernel(Strata(b.values - a.values, a.sizes))
 
     def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        ka, kb, kd = self.a(idx, sizes), self.b(idx, sizes), self.d(idx, sizes)
+        (ix,), (sz,) = idx, sizes
+        # The three share the pairs' layout, so one count of the drawn pairs serves them all.
+        c = metrics.counts(ix, self.a.n)
+        ka, kb, kd = (k.from_counts(c, sz, ix.shape[1]) for k in (self.a, self.b, self.d))
         out = np.empty((ka.shape[0], 5 + ka.shape[1] - 4))
         out[:, :4] = kb[:, :4] - ka[:, :4]
         out[:, 4] = kd[:, 0]
