@@ -27,9 +27,10 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-# Indices per block and sample: 2**17, so that a block's arrays (the indices, and a kernel's
-# float64 counts of the same shape, 1 MiB) stay in a core's cache.
-BLOCK_ELEMENTS = 2**17
+# Indices per block and sample: 2**19 (2 MiB of uint32 indices, 4 MiB of a kernel's float64
+# counts): measured about 10% faster than 2**17 on the DER benchmark, because a block's fixed
+# costs (its generator, the pool, many small numpy calls) are paid 4 times less often.
+BLOCK_ELEMENTS = 2**19
 
 Method = Literal["percentile", "bca"]
 
