@@ -245,7 +245,7 @@ def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         st = states(ledger, ids)
         for run_id in ids:
             cfg = ledger.config(run_id)
-            condition = ",".join(f"{k}={_label(v)}" for k, v in cfg["condition"].items())
+            condition = RunSpec.from_json(cfg).condition_label
             common = {
                 "source": source,
                 "run_id": run_id,
@@ -284,7 +284,3 @@ def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     run_cols = ["source", "run_id", "algorithm", "variant", "condition", "game", "seed", "state",
                 "attempts", "error", "protocol", "protocol_json", "git_sha", "suite"]  # fmt: skip
     return pd.DataFrame(eval_rows, columns=eval_cols), pd.DataFrame(run_rows, columns=run_cols)
-
-
-def _label(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v)

@@ -75,12 +75,17 @@ def run_bench(game: str, steps: int, audio: str) -> float:
     env = make_atari(game, seed=SEED, protocol=ProtocolConfig(audio=audio))  # type: ignore[arg-type]
     actions = actions_for(env.num_actions, steps)
     env.reset()
+    return timed_steps(env, actions)
+
+
+def timed_steps(env: gym.Env, actions: list[int]) -> float:
+    """Agent steps per CPU second over ``actions``, resetting at every episode end."""
     start = time.process_time()
     for a in actions:
         _, _, terminated, truncated, _ = env.step(a)
         if terminated or truncated:
             env.reset()
-    return steps / (time.process_time() - start)
+    return len(actions) / (time.process_time() - start)
 
 
 def run_gymnasium(game: str, steps: int) -> float:
@@ -90,12 +95,7 @@ def run_gymnasium(game: str, steps: int) -> float:
     env = FrameStackObservation(env, 4)
     actions = actions_for(int(env.action_space.n), steps)  # type: ignore[attr-defined]
     env.reset(seed=SEED)
-    start = time.process_time()
-    for a in actions:
-        _, _, terminated, truncated, _ = env.step(a)
-        if terminated or truncated:
-            env.reset()
-    return steps / (time.process_time() - start)
+    return timed_steps(env, actions)
 
 
 def main() -> None:
