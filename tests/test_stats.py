@@ -12,8 +12,8 @@ from scipy import stats
 
 from bench.baselines import load_baseline
 from bench.games import human_normalized
-from bench.stats import metrics
-from bench.stats.bootstrap import Strata, block_rng, draw_indices, jackknife
+from bench.stats import bootstrap, metrics
+from bench.stats.bootstrap import Strata, block_rng, counts, draw_counts, draw_indices, jackknife
 from bench.stats.estimates import aggregate_estimates, improvement_estimate, profile_estimates
 
 DATA = Path(__file__).parent / "data"
@@ -89,7 +89,7 @@ def test_aggregate_kernel_equals_direct_computation(case: int) -> None:
     for window in (None, 1, 3):
         kernel = metrics.AggregateKernel(strata, window=window)
         idx = draw_indices(block_rng(case, "direct", 0), strata.sizes, 64).copy()
-        got = kernel([idx], [strata.sizes])
+        got = kernel([counts(idx, strata.values.size)], [strata.sizes])
         for r, row in enumerate(idx):
             drawn = strata.values[row]
             per_game = [drawn[offsets[g] : offsets[g + 1]].mean() for g in range(games)]
@@ -110,7 +110,7 @@ def test_iqm_windows_are_used_on_large_matrices() -> None:
     assert kernel.windows is not None
     assert len(kernel.windows.cols) < strata.values.size // 4
     idx = draw_indices(block_rng(0, "large", 0), strata.sizes, 200).copy()
-    got = kernel([idx], [strata.sizes])[:, 0]
+    got = kernel([counts(idx, strata.values.size)], [strata.sizes])[:, 0]
     want = [stats.trim_mean(strata.values[row], 0.25) for row in idx]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
@@ -133,8 +133,7 @@ def test_kernels_equal_rliable_on_identity_resample() -> None:
     rng = np.random.default_rng(1)
     scores = rng.gamma(1.0, 0.5, size=(7, 5))
     strata = Strata.from_matrix(scores)
-    identity = np.arange(strata.values.size)[None, :]
-    out = metrics.AggregateKernel(strata)([identity], [strata.sizes])[0]
+    out = metrics.AggregateKernel(strata)([np.ones((1, strata.values.size))], [strata.sizes])[0]
     assert out[0] == pytest.approx(rly.aggregate_iqm(scores), abs=1e-12)
     assert out[1] == pytest.approx(rly.aggregate_median(scores), abs=1e-12)
     assert out[2] == pytest.approx(rly.aggregate_mean(scores), abs=1e-12)
@@ -142,7 +141,7 @@ def test_kernels_equal_rliable_on_identity_resample() -> None:
     other = rng.gamma(1.0, 0.5, size=(4, 5))
     y = Strata.from_matrix(other)
     poi = metrics.ImprovementKernel(strata, y)(
-        [identity, np.arange(y.values.size)[None, :]], [strata.sizes, y.sizes]
+        [np.ones((1, strata.values.size)), np.ones((1, y.values.size))], [strata.sizes, y.sizes]
     )
     assert poi[0, 0] == pytest.approx(rly.probability_of_improvement(scores, other), abs=1e-12)
 
@@ -156,6 +155,39 @@ def test_draw_indices_are_stratified_and_uniform() -> None:
         assert block.min() == offsets[g] and block.max() == offsets[g + 1] - 1
         freq = np.bincount(block.ravel() - offsets[g]) / block.size
         np.testing.assert_allclose(freq, 1 / sizes[g], atol=0.01)
+
+
+@pytest.mark.parametrize(
+    "sizes", [[100] * 26, [3, 3, 1, 5], [43691], [7, 43691, 2], [1], [2**16, 3], [2**16 + 1, 2]]
+)
+def test_draw_counts_count_the_draws(sizes: list[int]) -> None:
+    """The compiled counting loop gives the counts of draw_indices' draws, rejected and
+    re-drawn ones included (43691 rejects a third of its 16-bit draws; past 2**16 runs a
+    game takes the wide path)."""
+    sizes = np.array(sizes)
+    reps = max(1, min(300, 2**18 // int(sizes.sum())))
+    for block in range(3):
+        want = counts(draw_indices(block_rng(1, "c", block), sizes, reps).copy(), sizes.sum())
+        got = draw_counts(block_rng(1, "c", block), sizes, reps)
+        assert got.shape == want.shape == (reps, sizes.sum())
+        np.testing.assert_array_equal(got, want)
+        per_game = np.add.reduceat(got, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=1)
+        np.testing.assert_array_equal(per_game, np.broadcast_to(sizes, per_game.shape))
+
+
+def test_count_draws_reports_rejections_beyond_its_room() -> None:
+    """With too little room for the rejected positions, the loop still counts all of them, so
+    draw_counts knows to count again with more room."""
+    n = 43691
+    size, threshold, start = bootstrap._columns((n,))
+    raw = np.resize(np.arange(2**16, dtype=np.uint16), 3 * n)  # each input twice, 0 thrice
+    out = np.empty((3, n))
+    room = np.full(5, -1, dtype=np.int64)
+    bad = bootstrap._count_draws(raw, size, threshold, start, out, room)
+    # Lemire rejects exactly the inputs whose low half falls below 2**16 mod n.
+    assert bad == np.count_nonzero((raw.astype(np.int64) * n) % 2**16 < 2**16 % n) == 2 * 21845 + 1
+    assert (room >= 0).all() and (room[1:] > room[:-1]).all()
+    assert out.sum() == 3 * n - bad
 
 
 def _der() -> np.ndarray:

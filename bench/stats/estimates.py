@@ -85,11 +85,11 @@ class GameMeansKernel:
 
     def __init__(self, strata: Strata) -> None:
         self.values = strata.values
+        self.starts = strata.offsets[:-1]
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        (ix,), (sz,) = idx, sizes
-        starts = np.concatenate([[0], np.cumsum(sz)[:-1]])
-        return np.add.reduceat(np.take(self.values, ix), starts, axis=1) / sz
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        (cx,), (sz,) = c, sizes
+        return np.add.reduceat(cx * self.values, self.starts, axis=1) / sz
 
 
 def game_mean_estimates(
@@ -147,8 +147,8 @@ def mean_estimates(
 class MeanKernel(GameMeansKernel):
     """Bootstrap kernel for the mean over games of the per-game means; returns (B, 1)."""
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        return super().__call__(idx, sizes).mean(axis=1, keepdims=True)
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        return super().__call__(c, sizes).mean(axis=1, keepdims=True)
 
 
 def improvement_estimate(

@@ -17,7 +17,7 @@ import numpy as np
 from rliable import metrics as rly
 from scipy import stats
 
-from bench.stats.bootstrap import Strata, buffer
+from bench.stats.bootstrap import Strata
 
 AGGREGATES = ("iqm", "median", "mean", "optimality_gap")
 
@@ -117,13 +117,13 @@ def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
 class AggregateKernel:
     """Bootstrap kernel for the four aggregates and the per-game means of one algorithm.
 
-    Called with indices (B, k) into ``strata.values`` and the layout's game sizes, returns
-    (B, 4 + n_games): iqm, median, mean, optimality gap, then the per-game means.
+    Called with counts (B, n_values) of how often each of ``strata.values`` was drawn, and
+    the layout's game sizes, returns (B, 4 + n_games): iqm, median, mean, optimality gap,
+    then the per-game means.
 
-    A replicate is a multiset of the original scores, so every statistic is computed from how
-    often each score was drawn (one ``bincount`` per block) instead of from gathered floats:
-    per-game sums and the optimality gap are dot products of the counts, and the IQM comes
-    from the counts in sorted order (see ``_trimmed_means``). ``window`` overrides the width
+    Every statistic comes from the counts, never from gathered floats: per-game sums and the
+    optimality gap are dot products of the counts, and the IQM comes from the counts in
+    sorted order (see ``_trimmed_means``). ``window`` overrides the width
     of the sorted windows that the IQM searches first (tests use it to force the fallback).
     """
 
@@ -142,9 +142,9 @@ class AggregateKernel:
             linear += [self.windows.packed, self.windows.middle]
         self.linear = np.array(linear)
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        (ix,), (sz,) = idx, sizes
-        return self.from_counts(counts(ix, self.n), sz, ix.shape[1])
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        (cx,), (sz,) = c, sizes
+        return self.from_counts(cx, sz, int(sz.sum()))
 
     def from_counts(self, c: np.ndarray, sizes: np.ndarray, draws: int) -> np.ndarray:
         """Statistics of B replicates given as counts (B, n_values) of ``draws`` draws each."""
@@ -322,8 +322,8 @@ class ImprovementKernel:
     """Bootstrap kernel for P(X > Y) with X and Y resampled independently within each game.
 
     Uses per-game count vectors: U_g = c_x^T M_g c_y with M_g from ``_improvement_matrix``,
-    so a replicate costs a small matrix product instead of a Mann-Whitney test.
-    Returns (B, 1).
+    so a replicate costs a small matrix product instead of a Mann-Whitney test. Counts are
+    over the original positions, so any layout (a jackknife's) works. Returns (B, 1).
     """
 
     def __init__(self, x: Strata, y: Strata) -> None:
@@ -335,11 +335,9 @@ class ImprovementKernel:
             )
         ]
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        ix, iy = idx
-        # Counts are over the original positions, so any layout (a jackknife's) works.
-        cx, cy = counts(ix, int(self.x.sizes.sum())), counts(iy, int(self.y.sizes.sum()))
-        total = np.zeros(ix.shape[0])
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        cx, cy = c
+        total = np.zeros(cx.shape[0])
         for g, m in enumerate(self.m):
             a, b = self.x.offsets[g], self.x.offsets[g + 1]
             c, d = self.y.offsets[g], self.y.offsets[g + 1]
@@ -348,24 +346,12 @@ class ImprovementKernel:
         return (total / len(self.m))[:, None]
 
 
-def counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """How often each of n items was drawn in each row: (B, k) indices -> (B, n) float64."""
-    rows = idx.shape[0]
-    flat = buffer("counts", idx.shape, np.intp)
-    np.add(idx, np.arange(0, rows * n, n, dtype=np.intp)[:, None], out=flat, casting="unsafe")
-    # Counting with unit weights gives float64 counts directly: cheaper than counting in
-    # integers and converting (the statistics are float dot products of the counts).
-    ones = buffer("ones", (flat.size,), np.float64, fill=1.0)
-    return np.bincount(flat.reshape(-1), weights=ones, minlength=rows * n).reshape(rows, n)
-
-
 class ProfileKernel:
     """Bootstrap kernel for a performance profile on a tau grid; returns (B, T)."""
 
     def __init__(self, strata: Strata, taus: np.ndarray) -> None:
         self.above = (strata.values[:, None] > np.asarray(taus)[None, :]).astype(np.float64)
-        self.n = len(strata.values)
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        (ix,) = idx
-        return counts(ix, self.n) @ self.above / ix.shape[1]
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        (cx,), (sz,) = c, sizes
+        return cx @ self.above / sz.sum()

@@ -105,11 +105,10 @@ class PairedKernel:
         self.b = metrics.AggregateKernel(b)
         self.d = metrics.AggregateKernel(Strata(b.values - a.values, a.sizes))
 
-    def __call__(self, idx: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
-        (ix,), (sz,) = idx, sizes
-        # The three share the pairs' layout, so one count of the drawn pairs serves them all.
-        c = metrics.counts(ix, self.a.n)
-        ka, kb, kd = (k.from_counts(c, sz, ix.shape[1]) for k in (self.a, self.b, self.d))
+    def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        # The three share the pairs' layout, so the counts of the drawn pairs serve them all.
+        (cx,), (sz,) = c, sizes
+        ka, kb, kd = (k.from_counts(cx, sz, int(sz.sum())) for k in (self.a, self.b, self.d))
         out = np.empty((ka.shape[0], 5 + ka.shape[1] - 4))
         out[:, :4] = kb[:, :4] - ka[:, :4]
         out[:, 4] = kd[:, 0]
