@@ -56,19 +56,6 @@ def test_performance_profile_hand_made() -> None:
     np.testing.assert_allclose(metrics.performance_profile(RAGGED, taus), [1, 4 / 6, 2 / 6, 0])
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 6, 7, 9, 13, 40])
-def test_trimmed_mean_of_ranks_matches_scipy(n: int) -> None:
-    rng = np.random.default_rng(n)
-    values = np.round(rng.normal(size=n), 1)  # rounded: ties happen
-    order = np.argsort(values, kind="stable")
-    rank = np.empty(n, dtype=np.int16)
-    rank[order] = np.arange(n)
-    idx = rng.integers(0, n, size=(50, n))
-    got = metrics.trimmed_mean_of_ranks(rank[idx], values[order])
-    want = [stats.trim_mean(values[row], 0.25) for row in idx]
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
-
-
 def _ragged(rng: np.random.Generator, games: int, max_runs: int) -> np.ndarray:
     runs = rng.integers(1, max_runs + 1, size=games)
     scores = np.full((int(runs.max()), games), np.nan)

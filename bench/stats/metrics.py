@@ -305,19 +305,6 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _vecdot = getattr(np, "vecdot", None)  # numpy >= 2.0
 
 
-def trimmed_mean_of_ranks(ranks: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
-    """25% trimmed mean per row, as scipy's ``trim_mean`` (cuts int(0.25 n) at each end).
-
-    ``ranks`` (B, n) are positions into ``sorted_values`` (ascending); returns (B,).
-    """
-    n = ranks.shape[1]
-    lo = int(0.25 * n)
-    hi = n - lo
-    upper = np.partition(ranks, lo, axis=1)[:, lo:] if lo > 0 else ranks
-    middle = np.partition(upper, hi - lo - 1, axis=1)[:, : hi - lo] if hi < n else upper
-    return np.take(sorted_values, middle).sum(axis=1) / (hi - lo)
-
-
 class ImprovementKernel:
     """Bootstrap kernel for P(X > Y) with X and Y resampled independently within each game.
 
