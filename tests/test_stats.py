@@ -227,6 +227,23 @@ def test_same_seed_same_intervals_other_seed_other() -> None:
     assert a.aggregates["iqm"].low != c.aggregates["iqm"].low
 
 
+def test_replicates_do_not_depend_on_the_thread_count(monkeypatch) -> None:
+    """Blocks draw from their own streams, so one thread or four give the same replicates."""
+    scores = np.random.default_rng(9).gamma(1.0, 0.5, size=(30, 40))
+    scores[20:, :7] = np.nan  # ragged
+    strata = Strata.from_matrix(scores)
+    kernel = metrics.AggregateKernel(strata)
+    runs = {}
+    for workers in (1, 4):
+        monkeypatch.setattr(bootstrap, "_workers", lambda w=workers: w)
+        runs[workers] = bootstrap.replicates(
+            kernel, [strata.sizes], reps=3000, seed=3, stream="threads"
+        )
+    assert runs[1].shape == (3000, 4 + 40)
+    assert bootstrap.block_size([strata.sizes]) < 3000  # several blocks, so threads are used
+    np.testing.assert_array_equal(runs[1], runs[4])
+
+
 def test_ragged_matrix_intervals_use_every_run() -> None:
     rng = np.random.default_rng(3)
     scores = rng.gamma(1.0, 0.5, size=(8, 5))
