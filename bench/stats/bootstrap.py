@@ -120,9 +120,7 @@ def draw_indices(
         return out
     if sizes.max() > 2**16:
         return _draw_wide(rng, sizes, out)
-    size, threshold, start = _columns(tuple(sizes.tolist()))
-    count = reps * n_total
-    raw = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
+    size, threshold, start, raw = _block_words(rng, sizes, reps)
     np.copyto(out, raw.reshape(reps, n_total))
     # x * n < 2**32: its high 16 bits are the draw, its low 16 bits decide the rejection.
     np.multiply(out, size, out=out)
@@ -131,11 +129,32 @@ def draw_indices(
     reject = buffer("reject", out.shape, np.bool_)
     np.less(low, threshold, out=reject)
     np.right_shift(out, 16, out=out)
+    np.add(out, start, out=out)
     if reject.any():
         again = np.flatnonzero(reject)
-        out.reshape(-1)[again] = rng.integers(0, size[again % n_total])
-    np.add(out, start, out=out)
+        out.reshape(-1)[again] = _redraw(rng, again, size, start)
     return out
+
+
+def _block_words(
+    rng: np.random.Generator, sizes: np.ndarray, reps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A block's per-column constants (``_columns``) and its reps * n_total random 16-bit
+    inputs, in draw order. ``draw_indices`` and ``draw_counts`` both take the generator's
+    words here and re-draw with ``_redraw``, so they make the same draws."""
+    size, threshold, start = _columns(tuple(sizes.tolist()))
+    count = reps * len(size)
+    raw = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
+    return size, threshold, start, raw
+
+
+def _redraw(
+    rng: np.random.Generator, flat: np.ndarray, size: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    """Pooled positions that replace the rejected draws at ``flat`` (positions in the
+    (reps, n_total) block, ascending): one ``Generator.integers`` call, in draw order."""
+    col = flat % len(size)
+    return rng.integers(0, size[col]) + start[col]
 
 
 @functools.lru_cache(maxsize=64)
@@ -181,22 +200,17 @@ def draw_counts(
         return out
     if sizes.max() > 2**16:
         return counts(_draw_wide(rng, sizes, np.empty((reps, n_total), np.uint32)), n_total)
-    size, threshold, start = _columns(tuple(sizes.tolist()))
-    count = reps * n_total
-    raw = rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
+    size, threshold, start, raw = _block_words(rng, sizes, reps)
     # Room for the rejected draws: 1.5 times their expected number, plus some.
-    room = int(count * int(threshold.max()) / 2**16 * 1.5) + 1024
+    room = int(len(raw) * int(threshold.max()) / 2**16 * 1.5) + 1024
     rejected = buffer("rejected", (room,), np.int64)
     bad = _count_draws(raw, size, threshold, start, out, rejected)
     if bad > room:  # rare: count again with room for all of them
         rejected = buffer("rejected", (bad,), np.int64)
         bad = _count_draws(raw, size, threshold, start, out, rejected)
     if bad:
-        # The same re-draws as draw_indices: one Generator.integers call, in draw order.
         pos = rejected[:bad]
-        col = pos % n_total
-        again = rng.integers(0, size[col]) + start[col]
-        np.add.at(out, (pos // n_total, again), 1.0)
+        np.add.at(out, (pos // n_total, _redraw(rng, pos, size, start)), 1.0)
     return out
 
 
