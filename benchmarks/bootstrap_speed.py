@@ -62,6 +62,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rliable-python", default=os.environ.get("RLIABLE_PYTHON", ""))
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     scores = der_matrix()
     print(f"DER: {scores.shape[0]} runs x {scores.shape[1]} games, {args.reps:,} replicates")
 
