@@ -14,14 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bench.core.spaces import ObsSpec
 
-@dataclass(frozen=True)
-class ObsSpec:
-    """What the environment gives an agent."""
-
-    num_actions: int
-    image_shape: tuple[int, ...] = (4, 84, 84)
-    audio_shape: tuple[int, ...] | None = None  # (stack, samples) when audio is on
+__all__ = ["Agent", "ObsSpec", "Transition"]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from agents.protocol import Agent, ObsSpec
-from bench.errors import BenchError, unknown
+from bench.core.errors import BenchError, unknown
 
 ENTRY_POINT_GROUP = "atari100k_bench.agents"
 BUILTIN_MODULES = ("agents.random_agent", "agents.value")

@@ -21,8 +21,8 @@ from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import ReplayBuffer
-from bench.config import override, to_dict
-from bench.errors import BenchError
+from bench.core.config import override, to_dict
+from bench.core.errors import BenchError
 
 
 # ======================================================================================

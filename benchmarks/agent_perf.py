@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.cli import format_perf  # noqa: E402
-from agents.perf import measure_agent, replay_memory  # noqa: E402
 from agents.registry import get_agent  # noqa: E402
-from bench.config import override  # noqa: E402
+from bench.cli.agents import format_perf  # noqa: E402
+from bench.core.config import override  # noqa: E402
+from bench.run.perf import measure_agent, replay_memory  # noqa: E402
 
 REPLAY_BUDGET_MB = 1.2 * 1024
 

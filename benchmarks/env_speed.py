@@ -1,7 +1,7 @@
 """Agent steps per second of the Atari env on one core, against the usual alternatives.
 
   raw ale-py      the emulator with its own frame_skip=4, no preprocessing (the floor)
-  bench off/on    bench.atari with audio off / on (4 x 512 samples per step) / sem3
+  bench off/on    bench.env.atari with audio off / on (4 x 512 samples per step) / sem3
   gymnasium       AtariPreprocessing(frame_skip=4, noop_max=30) + FrameStackObservation(4)
                   on ALE/<Game>-v5 with frameskip=1: what a user would otherwise write
 
@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 from ale_py import roms  # noqa: E402
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation  # noqa: E402
 
-from bench.atari import audio_samples, make_atari  # noqa: E402
-from bench.games import get_game  # noqa: E402
-from bench.protocol import ProtocolConfig  # noqa: E402
+from bench.env.atari import audio_samples, make_atari  # noqa: E402
+from bench.env.games import get_game  # noqa: E402
+from bench.env.protocol import ProtocolConfig  # noqa: E402
 
 SEED = 0
 

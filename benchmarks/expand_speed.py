@@ -9,8 +9,8 @@ import argparse
 import statistics
 import time
 
-from bench.expand import expand
-from bench.suite import parse_suite
+from bench.suite.expand import expand
+from bench.suite.load import parse_suite
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.baselines import EVAL_COLUMNS
-from bench.games import games
-from bench.report import ReportOptions, write_report
+from bench.env.games import games
+from bench.report.baselines import EVAL_COLUMNS
+from bench.report.report_old import ReportOptions, write_report
 from bench.stats.estimates import AGGREGATE_REPS
 
 

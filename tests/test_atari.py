@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from ale_py import roms
 
-from bench.atari import AUDIO_FRAME_SAMPLES, SILENCE, AtariEnv, derive_seeds, make_atari
-from bench.games import get_game
-from bench.protocol import ProtocolConfig
+from bench.env.atari import AUDIO_FRAME_SAMPLES, SILENCE, AtariEnv, derive_seeds, make_atari
+from bench.env.games import get_game
+from bench.env.protocol import ProtocolConfig
 
 P = ProtocolConfig()
 

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bench.evaluation import EpisodeResult, episode_seed, evaluate
-from bench.protocol import ProtocolConfig
+from bench.env.evaluation import EpisodeResult, episode_seed, evaluate
+from bench.env.protocol import ProtocolConfig
 
 # Breakout with a short cap keeps episodes short; the cap ends some, game over others.
 PROTOCOL = ProtocolConfig(max_episode_steps=150)

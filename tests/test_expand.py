@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench.expand import expand, plan_summary
-from bench.suite import load_suite
+from bench.suite.expand import expand, plan_summary
+from bench.suite.load import load_suite
 
 SUITE = """
 name: s
@@ -41,7 +41,7 @@ def test_ids_stable_across_processes(write_suite):
     path = write_suite(SUITE)
     ids = [s.run_id for s in expand(load_suite(path))]
     code = (
-        "import sys; from bench.expand import expand; from bench.suite import load_suite;"
+        "import sys; from bench.suite.expand import expand; from bench.suite.load import load_suite;"
         "print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
     )
     out = subprocess.run(
@@ -74,7 +74,7 @@ def test_conditions_share_seeds_and_pair(write_suite):
 def test_identical_variants_are_rejected(write_suite):
     import pytest
 
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     text = SUITE.replace(
         "- {name: r, agent: random}", "- {name: r, agent: random}\n  - {name: r2, agent: random}"

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cli import main
-from bench.expand import expand
-from bench.ledger import Ledger
-from bench.suite import load_suite
+from bench.cli.main import main
+from bench.run.ledger import Ledger
+from bench.suite.expand import expand
+from bench.suite.load import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.expand import expand
-from bench.ledger import Ledger, Status, atomic_write, read_json
-from bench.suite import load_suite
+from bench.core.errors import BenchError
+from bench.run.ledger import Ledger, Status, atomic_write, read_json
+from bench.suite.expand import expand
+from bench.suite.load import load_suite
 
 SUITE = """
 name: s

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import report
-from bench.baselines import EVAL_COLUMNS, load_external, parse_baselines
-from bench.errors import BenchError
-from bench.games import games
+from bench.core.errors import BenchError
+from bench.env.games import games
+from bench.report import report_old as report
+from bench.report.baselines import EVAL_COLUMNS, load_external, parse_baselines
 from bench.stats import metrics
 from bench.stats.estimates import aggregate_estimates
 
@@ -33,7 +33,7 @@ def synthetic_ledger(
     not_done: dict[tuple[str, str, int], str] | None = None,
     rng_seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(evals, runs) frames as ``bench.ledger.load_results`` returns them.
+    """(evals, runs) frames as ``bench.run.ledger.load_results`` returns them.
 
     Scores: human-normalized luck per (game, seed) shared by the conditions, plus ``effect``
     times the condition's index. ``not_done`` maps (condition, game, seed) to a run state.
@@ -266,7 +266,7 @@ def test_external_curves_give_final_scores(tmp_path: Path) -> None:
 
 def test_main_with_ledger_baselines_and_external(tmp_path: Path, monkeypatch) -> None:
     evals, runs = synthetic_ledger(game_names=("Pong", "Assault"), seeds=3, periodic=(100_000,))
-    ledger = types.ModuleType("bench.ledger")
+    ledger = types.ModuleType("bench.run.ledger")
     seen = {}
 
     def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,7 +274,7 @@ def test_main_with_ledger_baselines_and_external(tmp_path: Path, monkeypatch) ->
         return evals, runs
 
     ledger.load_results = load_results  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bench.ledger", ledger)
+    monkeypatch.setitem(sys.modules, "bench.run.ledger", ledger)
     ext = _write(tmp_path / "ext.csv", "algorithm,game,run,score\n"
                  + "".join(f"Theirs,{g},{r},{10 * r}\n" for g in ("Pong", "Assault", "Alien")
                            for r in range(3)))  # fmt: skip

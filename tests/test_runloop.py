@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bench.expand import expand
-from bench.ledger import Ledger
-from bench.runloop import execute, train
-from bench.suite import load_suite
+from bench.run.ledger import Ledger
+from bench.run.loop import execute, train
+from bench.suite.expand import expand
+from bench.suite.load import load_suite
 
 SUITE = """
 name: resume

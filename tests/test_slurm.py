@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.ledger import Ledger
+from bench.cli.main import main
+from bench.run.ledger import Ledger
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "slurm_cluster.sh"

@@ -10,8 +10,8 @@ import pytest
 from rliable import metrics as rly
 from scipy import stats
 
-from bench.baselines import load_baseline
-from bench.games import human_normalized
+from bench.env.games import human_normalized
+from bench.report.baselines import load_baseline
 from bench.stats import bootstrap, metrics
 from bench.stats.bootstrap import Strata, block_rng, counts, draw_counts, draw_indices, jackknife
 from bench.stats.estimates import aggregate_estimates, improvement_estimate, profile_estimates

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.errors import BenchError
-from bench.suite import load_suite
+from bench.cli.main import main
+from bench.core.errors import BenchError
+from bench.suite.load import load_suite
 
 GOOD = """
 name: s
@@ -94,7 +94,7 @@ def test_invalid_yaml_and_missing_file(write_suite, tmp_path):
 
 
 def test_shipped_suites_load_and_expand():
-    from bench.expand import expand
+    from bench.suite.expand import expand
 
     suites = sorted((Path(__file__).resolve().parent.parent / "suites").glob("*.yaml"))
     assert {p.name for p in suites} >= {"demo.yaml", "atari100k.yaml", "sem3.yaml"}

@@ -1,10 +1,10 @@
 import argparse
 import json
 
-from agents.cli import add_commands
-from agents.perf import measure_agent, replay_memory
 from agents.registry import get_agent
-from bench.config import override
+from bench.cli.agents import add_commands
+from bench.core.config import override
+from bench.run.perf import measure_agent, replay_memory
 from tests.agents.conftest import TINY
 
 

@@ -4,7 +4,7 @@ import pytest
 from agents.protocol import ObsSpec
 from agents.registry import get_agent, registered
 from agents.testing import check_agent
-from bench.config import override
+from bench.core.config import override
 from tests.agents.conftest import TINY
 
 AUDIO = ObsSpec(num_actions=6, image_shape=(4, 84, 84), audio_shape=(4, 2048))

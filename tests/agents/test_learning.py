@@ -4,7 +4,7 @@ import numpy as np
 
 from agents.protocol import ObsSpec, Transition
 from agents.registry import get_agent
-from bench.config import override
+from bench.core.config import override
 
 LENGTH = 6  # states 0..5; reward 1 and a terminal on reaching state 5
 CAP = 15  # env steps before truncation (an episode end that is not a terminal)

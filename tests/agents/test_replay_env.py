@@ -1,4 +1,4 @@
-"""With the real env (when bench.atari is there): replay rebuilds exactly the image and
+"""With the real env (when bench.env.atari is there): replay rebuilds exactly the image and
 audio stacks the agent acted on, across life losses and episode ends."""
 
 import numpy as np
@@ -6,11 +6,11 @@ import pytest
 
 from agents.replay import ReplayBuffer
 
-atari = pytest.importorskip("bench.atari")
+atari = pytest.importorskip("bench.env.atari")
 
 
 def test_replay_stacks_match_the_env_stacks():
-    from bench.protocol import ProtocolConfig
+    from bench.env.protocol import ProtocolConfig
 
     env = atari.make_atari("Breakout", seed=0, protocol=ProtocolConfig(audio="on"))
     spec = env.obs_spec()

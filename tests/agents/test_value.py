@@ -25,8 +25,8 @@ from agents.value import (
     random_shift,
     shrink_perturb_,
 )
-from bench.config import override
-from bench.errors import BenchError
+from bench.core.config import override
+from bench.core.errors import BenchError
 from tests.agents.conftest import TINY
 
 SPEC = ObsSpec(num_actions=4)

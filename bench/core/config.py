@@ -12,7 +12,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from bench.errors import BenchError, unknown
+from bench.core.errors import BenchError, unknown
 
 T = TypeVar("T")
 

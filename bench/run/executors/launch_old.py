@@ -1,6 +1,6 @@
 """Launching runs on an executor: ``debug`` (in-process), ``local`` (subprocesses under a
 concurrency cap) or ``slurm`` (submitit job arrays). Executors know nothing of RL: they hand
-run folders to ``bench.runloop.execute``, and the ledger is the single source of truth.
+run folders to ``bench.run.loop.execute``, and the ledger is the single source of truth.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bench.errors import BenchError
-from bench.expand import RunSpec
-from bench.ledger import Ledger, Status
+from bench.core.errors import BenchError
+from bench.run.ledger import Ledger, Status
+from bench.suite.expand import RunSpec
 
-log = logging.getLogger("bench.launch")
+log = logging.getLogger("bench.run.executors.launch_old")
 
 EXECUTORS = ("local", "debug", "slurm")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("bench", "agents")
 
 
@@ -103,7 +103,7 @@ def select(ledger: Ledger, specs: list[RunSpec], *, retry_failed: bool) -> Selec
 
 def run_debug(ledger: Ledger, run_ids: list[str]) -> dict[str, str]:
     """Run every run in this process, one after another (tests, debugging)."""
-    from bench.runloop import execute
+    from bench.run.loop import execute
 
     return {r: execute(ledger.run_dir(r)) for r in run_ids}
 
@@ -148,7 +148,7 @@ def run_local(
                 cpus = specs[run_id].resources.cpus
                 with open(ledger.run_dir(run_id) / "worker.err", "ab") as err:
                     active[run_id] = subprocess.Popen(
-                        [sys.executable, "-m", "bench.worker", str(ledger.run_dir(run_id))],
+                        [sys.executable, "-m", "bench.run.worker", str(ledger.run_dir(run_id))],
                         env=_worker_env(cpus),
                         stdout=subprocess.DEVNULL,
                         stderr=err,
@@ -245,7 +245,7 @@ class _RunJob:
     resumes from its last checkpoint."""
 
     def __call__(self, run_dir: str) -> str:
-        from bench.runloop import execute
+        from bench.run.loop import execute
 
         return execute(run_dir)
 

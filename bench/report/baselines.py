@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError, unknown
-from bench.games import get_game
+from bench.core.errors import BenchError, unknown
+from bench.env.games import get_game
 
 REQUIRED = ("algorithm", "game", "run", "score")
 OPTIONAL = ("env_step",)

@@ -8,12 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 
 def _load(path: str) -> tuple:
-    from bench.expand import expand
-    from bench.suite import load_suite
+    from bench.suite.expand import expand
+    from bench.suite.load import load_suite
 
     suite = load_suite(path)
     return suite, expand(suite)
@@ -23,7 +23,7 @@ def _load(path: str) -> tuple:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bench.expand import plan_summary
+    from bench.suite.expand import plan_summary
 
     suite, specs = _load(args.suite)
     summary = plan_summary(specs)
@@ -52,8 +52,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from bench import launch
-    from bench.ledger import Ledger
+    from bench.run.executors import launch_old as launch
+    from bench.run.ledger import Ledger
 
     suite, specs = _load(args.suite)  # validates everything before anything is written
     out = Path(args.out or Path("runs") / suite.name)
@@ -97,8 +97,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench import launch
-    from bench.ledger import resolve_ledger
+    from bench.run.executors import launch_old as launch
+    from bench.run.ledger import resolve_ledger
 
     ledger = resolve_ledger(args.dir)
     ids = ledger.run_ids()
@@ -168,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    from agents.cli import add_commands
-    from bench import report
+    from bench.cli.agents import add_commands
+    from bench.report import report_old as report
 
     p = sub.add_parser("report", help="statistics, tables and figures from ledgers and baselines")
     report.add_arguments(p)

@@ -29,8 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from bench.errors import BenchError
-from bench.expand import RunSpec, protocol_id
+from bench.core.errors import BenchError
+from bench.suite.expand import RunSpec, protocol_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -235,7 +235,7 @@ def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     import pandas as pd
 
-    from bench.launch import states
+    from bench.run.executors.launch_old import states
 
     eval_rows, run_rows = [], []
     for d in dirs:

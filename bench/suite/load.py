@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from agents.registry import get_agent
-from bench.config import coerce_field, field_names, from_mapping, override
-from bench.errors import BenchError, unknown
-from bench.games import resolve_games
-from bench.protocol import Budget, ProtocolConfig, Resources
+from bench.core.config import coerce_field, field_names, from_mapping, override
+from bench.core.errors import BenchError, unknown
+from bench.env.games import resolve_games
+from bench.env.protocol import ProtocolConfig
+from bench.suite.budget import Budget, Resources
 
 SUITE_KEYS = (
     "name", "description", "games", "seeds", "variants", "axes", "budget", "protocol",

@@ -12,8 +12,8 @@ from typing import Any
 
 from agents.protocol import ObsSpec
 from agents.registry import get_agent, registered
-from bench.config import override, to_dict
-from bench.errors import BenchError
+from bench.core.config import override, to_dict
+from bench.core.errors import BenchError
 
 
 def add_commands(subparsers: Any) -> None:
@@ -49,7 +49,9 @@ def add_commands(subparsers: Any) -> None:
     agent.add_argument("--num-actions", type=int, default=18)
     agent.add_argument("--audio-samples", type=int, default=0)
     agent.add_argument(
-        "--game", default=None, help="use the real env (bench.atari) instead of a synthetic stream"
+        "--game",
+        default=None,
+        help="use the real env (bench.env.atari) instead of a synthetic stream",
     )
     agent.add_argument("--json", action="store_true")
     agent.set_defaults(func=cmd_perf_agent)
@@ -102,7 +104,7 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_perf_agent(args: argparse.Namespace) -> int:
-    from agents.perf import measure_agent
+    from bench.run.perf import measure_agent
 
     entry = get_agent(args.agent)
     config = entry.preset(args.preset, where="perf")

@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from bench.errors import BenchError, unknown
+from bench.core.errors import BenchError, unknown
 
 
 @dataclass(frozen=True)

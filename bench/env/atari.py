@@ -62,9 +62,9 @@ import numpy as np
 from ale_py import roms
 from gymnasium import spaces
 
-from agents.protocol import ObsSpec
-from bench.games import get_game
-from bench.protocol import ProtocolConfig
+from bench.core.spaces import ObsSpec
+from bench.env.games import get_game
+from bench.env.protocol import ProtocolConfig
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform

@@ -21,9 +21,9 @@ import numpy as np
 
 from agents.protocol import Transition
 from agents.registry import get_agent
-from bench.config import from_mapping
-from bench.expand import RunSpec
-from bench.ledger import Ledger, atomic_file, write_episodes, write_json
+from bench.core.config import from_mapping
+from bench.run.ledger import Ledger, atomic_file, write_episodes, write_json
+from bench.suite.expand import RunSpec
 
 log = logging.getLogger("bench.run")
 
@@ -113,7 +113,7 @@ def train(
     """
     import torch
 
-    from bench.atari import make_atari
+    from bench.env.atari import make_atari
 
     torch.set_num_threads(max(1, spec.resources.cpus))
     entry = get_agent(spec.agent)
@@ -193,7 +193,7 @@ def train(
 
 
 def _evaluate(agent: Any, spec: RunSpec, step: int, *, episodes: int, final: bool) -> dict:
-    from bench.evaluation import evaluate
+    from bench.env.evaluation import evaluate
 
     results = evaluate(
         lambda obs: agent.act(obs, eval_mode=True),

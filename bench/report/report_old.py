@@ -1,7 +1,7 @@
 """``bench report``: statistics, tables and figures from ledgers, baselines and score files.
 
 Inputs become one long table of evaluations (the ledger's columns, ``EVAL_COLUMNS``): the
-project's ledgers (``bench.ledger.load_results``), the bundled published baselines and
+project's ledgers (``bench.run.ledger.load_results``), the bundled published baselines and
 external per-run CSV files. Final scores are human-normalized and arranged per algorithm as
 (n_runs, n_games) matrices, ragged where games have different numbers of runs; the
 statistics are the pure functions of ``bench.stats``.
@@ -29,8 +29,11 @@ import numpy as np
 import pandas as pd
 
 from bench import __version__
-from bench import figures as fig
-from bench.baselines import (
+from bench.core.errors import BenchError
+from bench.env.games import games as game_table
+from bench.env.games import get_game
+from bench.report import figures as fig
+from bench.report.baselines import (
     BASELINES,
     EVAL_COLUMNS,
     baseline_source,
@@ -38,9 +41,6 @@ from bench.baselines import (
     load_external,
     parse_baselines,
 )
-from bench.errors import BenchError
-from bench.games import games as game_table
-from bench.games import get_game
 from bench.stats import metrics
 from bench.stats.curves import Curve, sample_efficiency
 from bench.stats.estimates import (
@@ -133,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
     runs = empty_runs()
     dirs = [Path(d) for d in args.dirs]
     if dirs:
-        from bench.ledger import load_results  # the ledger pulls in the run machinery
+        from bench.run.ledger import load_results  # the ledger pulls in the run machinery
 
         evals, runs = load_results(dirs)
         frames.append(evals)

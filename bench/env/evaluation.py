@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.atari import AtariEnv, make_atari
-from bench.protocol import ProtocolConfig
+from bench.env.atari import AtariEnv, make_atari
+from bench.env.protocol import ProtocolConfig
 
 ActFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 

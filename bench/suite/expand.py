@@ -15,10 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.config import override, to_dict
-from bench.errors import BenchError
-from bench.protocol import Budget, ProtocolConfig, Resources
-from bench.suite import Suite
+from bench.core.config import override, to_dict
+from bench.core.errors import BenchError
+from bench.env.protocol import ProtocolConfig
+from bench.suite.budget import Budget, Resources
+from bench.suite.load import Suite
 
 
 @dataclass(frozen=True)

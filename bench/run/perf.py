@@ -70,11 +70,11 @@ class _SyntheticStream:
 
 
 class _AtariStream:
-    """The real env, when ``bench.atari.make_atari`` is importable."""
+    """The real env, when ``bench.env.atari.make_atari`` is importable."""
 
     def __init__(self, game: str, seed: int, audio: str):
-        from bench.atari import make_atari  # optional: written alongside
-        from bench.protocol import ProtocolConfig
+        from bench.env.atari import make_atari  # optional: written alongside
+        from bench.env.protocol import ProtocolConfig
 
         self.env = make_atari(game, seed=seed, protocol=ProtocolConfig(audio=audio))
         self.spec = self.env.obs_spec()
