@@ -41,8 +41,8 @@ def test_ids_stable_across_processes(write_suite):
     path = write_suite(SUITE)
     ids = [s.run_id for s in expand(load_suite(path))]
     code = (
-        "import sys; from bench.suite.expand import expand; from bench.suite.load import load_suite;"
-        "print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
+        "import sys; from bench.suite.expand import expand; "
+        "from bench.suite.load import load_suite; print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.core.errors import BenchError
-from bench.run.ledger import Ledger, Status, atomic_write, read_json
+from bench.run.ledger import Ledger, atomic_write, read_json
+from bench.run.status import Status
 from bench.suite.expand import expand
 from bench.suite.load import load_suite
 

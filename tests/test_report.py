@@ -266,7 +266,7 @@ def test_external_curves_give_final_scores(tmp_path: Path) -> None:
 
 def test_main_with_ledger_baselines_and_external(tmp_path: Path, monkeypatch) -> None:
     evals, runs = synthetic_ledger(game_names=("Pong", "Assault"), seeds=3, periodic=(100_000,))
-    ledger = types.ModuleType("bench.run.ledger")
+    ledger = types.ModuleType("bench.report.load")
     seen = {}
 
     def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,7 +274,7 @@ def test_main_with_ledger_baselines_and_external(tmp_path: Path, monkeypatch) ->
         return evals, runs
 
     ledger.load_results = load_results  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bench.run.ledger", ledger)
+    monkeypatch.setitem(sys.modules, "bench.report.load", ledger)
     ext = _write(tmp_path / "ext.csv", "algorithm,game,run,score\n"
                  + "".join(f"Theirs,{g},{r},{10 * r}\n" for g in ("Pong", "Assault", "Alien")
                            for r in range(3)))  # fmt: skip

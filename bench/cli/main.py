@@ -52,6 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
+    from bench.run import monitor
     from bench.run.executors import launch_old as launch
     from bench.run.ledger import Ledger
 
@@ -59,7 +60,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / suite.name)
     ledger = Ledger(out)
     by_id = {s.run_id: s for s in specs}
-    sel = launch.select(ledger, specs, retry_failed=args.retry_failed)
+    sel = monitor.select(ledger, specs, retry_failed=args.retry_failed)
     print(
         f"{suite.name}: {len(specs)} runs: {len(sel.done)} done, {len(sel.active)} active, "
         f"{len(sel.failed_skipped)} failed (skipped; --retry-failed reruns them), "
@@ -97,12 +98,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.run.executors import launch_old as launch
+    from bench.run import monitor
     from bench.run.ledger import resolve_ledger
 
     ledger = resolve_ledger(args.dir)
     ids = ledger.run_ids()
-    st = launch.states(ledger, ids)
+    st = monitor.states(ledger, ids)
     rows = []
     for run_id in ids:
         state, status = st[run_id]

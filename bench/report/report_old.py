@@ -1,7 +1,7 @@
 """``bench report``: statistics, tables and figures from ledgers, baselines and score files.
 
 Inputs become one long table of evaluations (the ledger's columns, ``EVAL_COLUMNS``): the
-project's ledgers (``bench.run.ledger.load_results``), the bundled published baselines and
+project's ledgers (``bench.report.load.load_results``), the bundled published baselines and
 external per-run CSV files. Final scores are human-normalized and arranged per algorithm as
 (n_runs, n_games) matrices, ragged where games have different numbers of runs; the
 statistics are the pure functions of ``bench.stats``.
@@ -133,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
     runs = empty_runs()
     dirs = [Path(d) for d in args.dirs]
     if dirs:
-        from bench.run.ledger import load_results  # the ledger pulls in the run machinery
+        from bench.report.load import load_results
 
         evals, runs = load_results(dirs)
         frames.append(evals)

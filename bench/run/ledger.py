@@ -24,18 +24,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from bench.core.errors import BenchError
+from bench.run.status import Status
 from bench.suite.expand import RunSpec, protocol_id
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-STATES = ("pending", "queued", "running", "interrupted", "done", "failed")
 
 
 @contextlib.contextmanager
@@ -97,22 +92,6 @@ def code_version() -> dict[str, Any]:
     return {"git_sha": sha, "git_dirty": dirty, "packages": packages}
 
 
-@dataclass
-class Status:
-    state: str = "pending"
-    attempts: int = 0
-    error: str = ""
-    job_id: str = ""
-    env_step: int = 0
-    env_steps: int = 0
-    host: str = ""
-    updated: float = 0.0
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Status:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
 class Ledger:
     """The folder a suite is launched into."""
 
@@ -172,7 +151,7 @@ class Ledger:
 
     def write_status(self, run_id: str, status: Status) -> None:
         status.updated = time.time()
-        write_json(self.run_dir(run_id) / "status.json", status.__dict__)
+        write_json(self.run_dir(run_id) / "status.json", status.to_json())
 
     def is_locked(self, run_id: str) -> bool:
         """True while a process on this machine holds the run's lock."""
@@ -220,67 +199,3 @@ def resolve_ledger(path: str | Path) -> Ledger:
     if not ledger.exists():
         raise BenchError(f"{path}: not a launched suite folder (no runs/ inside)")
     return ledger
-
-
-def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every evaluation and every run of the launched suites in ``dirs``.
-
-    Returns (evals, runs):
-      evals: one row per (run, evaluation): source, run_id, algorithm, variant, condition,
-             game, seed, env_step, score (mean raw return of the evaluation's episodes),
-             n_episodes, final, protocol, git_sha
-      runs:  one row per expanded run, also pending or failed ones: source, run_id,
-             algorithm, variant, condition, game, seed, state, attempts, error, protocol,
-             protocol_json, git_sha, suite
-    """
-    import pandas as pd
-
-    from bench.run.executors.launch_old import states
-
-    eval_rows, run_rows = [], []
-    for d in dirs:
-        ledger = resolve_ledger(d)
-        source = Path(d).resolve().name
-        ids = ledger.run_ids()
-        st = states(ledger, ids)
-        for run_id in ids:
-            cfg = ledger.config(run_id)
-            condition = RunSpec.from_json(cfg).condition_label
-            common = {
-                "source": source,
-                "run_id": run_id,
-                "algorithm": cfg["algorithm"],
-                "variant": cfg["variant"],
-                "condition": condition,
-                "game": cfg["game"],
-                "seed": int(cfg["seed"]),
-                "protocol": cfg["protocol_id"],
-                "git_sha": cfg["code"].get("git_sha", ""),
-            }
-            state, status = st[run_id]
-            run_rows.append(
-                common
-                | {
-                    "state": state,
-                    "attempts": status.attempts,
-                    "error": status.error,
-                    "protocol_json": json.dumps(cfg["protocol"], sort_keys=True),
-                    "suite": cfg["suite"],
-                }
-            )
-            for ev in ledger.evals(run_id):
-                returns = ev["returns"]
-                eval_rows.append(
-                    common
-                    | {
-                        "env_step": int(ev["env_step"]),
-                        "score": float(sum(returns) / len(returns)),
-                        "n_episodes": len(returns),
-                        "final": bool(ev["final"]),
-                    }
-                )
-    eval_cols = ["source", "run_id", "algorithm", "variant", "condition", "game", "seed",
-                 "env_step", "score", "n_episodes", "final", "protocol", "git_sha"]  # fmt: skip
-    run_cols = ["source", "run_id", "algorithm", "variant", "condition", "game", "seed", "state",
-                "attempts", "error", "protocol", "protocol_json", "git_sha", "suite"]  # fmt: skip
-    return pd.DataFrame(eval_rows, columns=eval_cols), pd.DataFrame(run_rows, columns=run_cols)
