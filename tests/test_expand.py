@@ -42,7 +42,8 @@ def test_ids_stable_across_processes(write_suite):
     ids = [s.run_id for s in expand(load_suite(path))]
     code = (
         "import sys; from bench.suite.expand import expand; "
-        "from bench.suite.load import load_suite; print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
+        "from bench.suite.load import load_suite; "
+        "print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
