@@ -19,6 +19,8 @@ ENTRY_POINT_GROUP = "atari100k_bench.agents"
 BUILTIN_MODULES = ("agents.random_agent", "agents.value")
 
 Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
+ParameterCounts = Callable[[Any, ObsSpec], dict[str, int]]  # (config, obs spec) -> per module
+PlannedUpdates = Callable[[Any, int], int]  # (config, env steps) -> gradient updates
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class AgentEntry:
     presets: Mapping[str, Any] = field(default_factory=dict)  # preset name -> config instance
     default_preset: str | None = None
     description: str = ""
+    # What the harness reports about an agent without running it (``bench agents describe``,
+    # ``bench plan``); an agent without them shows no parameter counts and plans 0 updates.
+    parameter_counts: ParameterCounts | None = None
+    planned_updates: PlannedUpdates | None = None
 
     def preset(self, name: str | None, *, where: str = "") -> Any:
         """The config of preset ``name`` (the default preset, or defaults, when None)."""
@@ -41,6 +47,14 @@ class AgentEntry:
 
     def make(self, config: Any, *, obs_spec: ObsSpec, seed: int, device: str = "cpu") -> Agent:
         return self.factory(config, obs_spec=obs_spec, seed=seed, device=device)
+
+    def count_parameters(self, config: Any, obs_spec: ObsSpec) -> dict[str, int] | None:
+        """Parameters per module (with a "total"), or None when the agent does not say."""
+        return None if self.parameter_counts is None else self.parameter_counts(config, obs_spec)
+
+    def updates(self, config: Any, env_steps: int) -> int:
+        """Gradient updates a run of ``env_steps`` makes (0 when the agent does not say)."""
+        return 0 if self.planned_updates is None else int(self.planned_updates(config, env_steps))
 
 
 _REGISTRY: dict[str, AgentEntry] = {}

@@ -640,6 +640,11 @@ def parameter_counts(cfg: ValueConfig, obs_spec: ObsSpec) -> dict[str, int]:
     return counts
 
 
+def planned_updates(cfg: ValueConfig, env_steps: int) -> int:
+    """Gradient updates of a run: replay ratio times the env steps after learning starts."""
+    return int(cfg.replay_ratio * max(env_steps - cfg.learning_starts, 0))
+
+
 def factory(config: ValueConfig, *, obs_spec: ObsSpec, seed: int, device: str) -> ValueAgent:
     """The registry factory; ``device`` is used when ``config.device`` is "auto"."""
     return ValueAgent(config, obs_spec=obs_spec, seed=seed, device=device)
@@ -790,6 +795,8 @@ ENTRY = register(
         presets=PRESETS,
         default_preset="bbf",
         description="value-based agent: DQN, DER, SPR, SR-SPR, BBF as presets of one config",
+        parameter_counts=parameter_counts,
+        planned_updates=planned_updates,
     )
 )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.run.ledger import Ledger
-from bench.run.loop import execute, train
+from bench.run import loop
+from bench.run.loop import execute
 from bench.suite.expand import expand
 from bench.suite.load import load_suite
 
@@ -33,7 +34,10 @@ def test_interrupted_run_resumes_exactly(write_suite, tmp_path):
     assert execute(clean.run_dir(spec.run_id)) == "done"
 
     run_dir = cut.run_dir(spec.run_id)
-    train(spec, run_dir, stop_after=250)  # as if killed right after the first checkpoint
+    run = loop.start(spec, run_dir)  # killed right after the first checkpoint, at step 250:
+    while run.state.step < 250:
+        loop.advance(run)
+    run.close()
     assert (run_dir / "checkpoint.pt").is_file()
     assert cut.evals(spec.run_id) == []
     assert execute(run_dir) == "done"

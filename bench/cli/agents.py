@@ -1,4 +1,4 @@
-"""CLI commands of the agents: ``bench agents`` and ``bench perf agent``.
+"""Commands about agents: ``bench agents`` and ``bench perf agent``.
 
 ``add_commands(subparsers)`` adds them to the project's parser; each handler is stored as
 ``func`` in the parsed namespace and returns an exit code.
@@ -14,6 +14,7 @@ from agents.protocol import ObsSpec
 from agents.registry import get_agent, registered
 from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
+from bench.run.perf import measure_agent
 
 
 def add_commands(subparsers: Any) -> None:
@@ -79,10 +80,9 @@ def describe(agent: str, preset: str, *, num_actions: int, audio_samples: int = 
     entry = get_agent(agent)
     config = entry.preset(preset, where="describe")
     out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
-    from agents.value import ValueConfig, parameter_counts
-
-    if isinstance(config, ValueConfig):
-        out["parameters"] = parameter_counts(config, _spec(num_actions, audio_samples))
+    counts = entry.count_parameters(config, _spec(num_actions, audio_samples))
+    if counts is not None:
+        out["parameters"] = counts
     return out
 
 
@@ -104,8 +104,6 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_perf_agent(args: argparse.Namespace) -> int:
-    from bench.run.perf import measure_agent
-
     entry = get_agent(args.agent)
     config = entry.preset(args.preset, where="perf")
     if args.replay_ratio is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.core.seeding import derive_seed
 from bench.env.atari import AtariEnv, make_atari
 from bench.env.protocol import ProtocolConfig
 
@@ -29,7 +30,7 @@ class EpisodeResult:
 
 def episode_seed(seed: int, index: int) -> int:
     """The environment seed of evaluation episode ``index``: from ``(seed, index)``."""
-    return int(np.random.SeedSequence((seed, index)).generate_state(1, np.uint64)[0])
+    return derive_seed(seed, index, bits=64)
 
 
 @dataclass

@@ -16,6 +16,8 @@ from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry
 from agents.replay import ReplayBuffer
 from agents.testing import synthetic_obs
+from bench.env.atari import make_atari
+from bench.env.protocol import ProtocolConfig
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,6 @@ class _AtariStream:
     """The real env, when ``bench.env.atari.make_atari`` is importable."""
 
     def __init__(self, game: str, seed: int, audio: str):
-        from bench.env.atari import make_atari  # optional: written alongside
-        from bench.env.protocol import ProtocolConfig
-
         self.env = make_atari(game, seed=seed, protocol=ProtocolConfig(audio=audio))
         self.spec = self.env.obs_spec()
         self.obs, _ = self.env.reset()

@@ -13,6 +13,11 @@ class Budget:
     eval_episodes: int = 10  # episodes per periodic evaluation
     final_eval_episodes: int = 100  # each on its own environment
     checkpoint_every: int = 10_000  # env steps between checkpoints (for exact resume)
+    log_every: int = 1_000  # env steps between training-metrics records (0: none)
+
+
+# Fields that change what is recorded about a run, never its results: left out of run ids.
+RECORDING_FIELDS = ("log_every",)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.config import override, to_dict
+from agents.registry import get_agent
+from bench.core.config import from_mapping, override, to_dict
 from bench.core.errors import BenchError
 from bench.env.protocol import ProtocolConfig
-from bench.suite.budget import Budget, Resources
+from bench.suite.budget import RECORDING_FIELDS, Budget, Resources
 from bench.suite.load import Suite
 
 
@@ -131,7 +132,7 @@ def expand(suite: Suite) -> list[RunSpec]:
                         "agent": variant.agent,
                         "agent_config": agent_dict,
                         "protocol": to_dict(protocol),
-                        "budget": to_dict(budget),
+                        "budget": _identity_budget(budget),
                     }
                     run_id = f"{game}-s{seed}-{config_hash(identity)[:12]}"
                     spec = RunSpec(
@@ -159,6 +160,11 @@ def expand(suite: Suite) -> list[RunSpec]:
                     seen[run_id] = spec
                     specs.append(spec)
     return specs
+
+
+def _identity_budget(budget: Budget) -> dict[str, Any]:
+    """The budget fields that can change a run's results (what its id is made of)."""
+    return {k: v for k, v in to_dict(budget).items() if k not in RECORDING_FIELDS}
 
 
 def plan_summary(specs: list[RunSpec]) -> dict[str, Any]:
@@ -189,8 +195,7 @@ def plan_summary(specs: list[RunSpec]) -> dict[str, Any]:
 
 
 def estimated_updates(spec: RunSpec) -> int:
-    """Gradient updates of a run: replay ratio times the env steps after learning starts."""
-    cfg = spec.agent_config
-    ratio = float(cfg.get("replay_ratio", 0.0))
-    start = int(cfg.get("learning_starts", 0))
-    return int(ratio * max(spec.budget.env_steps - start, 0))
+    """Gradient updates of a run, as its agent plans them (0 for an agent that does not say)."""
+    entry = get_agent(spec.agent)
+    config = from_mapping(entry.config_cls, spec.agent_config, where=f"{spec.run_id}.agent_config")
+    return entry.updates(config, spec.budget.env_steps)

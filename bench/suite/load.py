@@ -145,6 +145,8 @@ def _check_budget(budget: Budget, source: str) -> None:
             raise BenchError(f"{source}: budget.{name}: must be at least 1")
     if budget.eval_every < 0 or (budget.eval_every and budget.eval_episodes < 1):
         raise BenchError(f"{source}: budget.eval_every/eval_episodes: must be positive")
+    if budget.log_every < 0:
+        raise BenchError(f"{source}: budget.log_every: must be 0 (no metrics) or positive")
 
 
 def _variants(value: Any, source: str) -> tuple[Variant, ...]:
