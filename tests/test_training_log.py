@@ -140,3 +140,26 @@ def test_log_every_is_not_part_of_the_run_id(write_suite):
     )
     assert a.run_id == b.run_id != c.run_id
     assert b.budget.log_every == 7
+
+
+def test_wandb_offline_run_per_run_id_continued_on_resume(write_suite, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
+    (spec,) = expand(load_suite(write_suite(SUITE)))
+    ledger = Ledger(tmp_path / "l")
+    ledger.prepare([spec])
+    run_dir = ledger.run_dir(spec.run_id)
+    options = LogOptions(wandb=True)
+    run = loop.start(spec, run_dir, options=options)
+    while run.state.step < 300:
+        loop.advance(run)
+    run.close()
+    assert loop.execute(run_dir, options) == "done"
+    attempts = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(attempts) == 2  # two attempts, one W&B run id: `wandb sync` joins them
+    assert all(p.name.endswith(f"-{spec.run_id}") for p in attempts)
+    for attempt in attempts:
+        (data,) = attempt.glob("*.wandb")
+        assert data.name == f"run-{spec.run_id}.wandb"
+        assert b"dqn_loss" in data.read_bytes()  # the history reached the run's file
