@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.run.ledger import Ledger
 from bench.run import loop
+from bench.run.ledger import Ledger
 from bench.run.loop import execute
 from bench.suite.expand import expand
 from bench.suite.load import load_suite

@@ -64,11 +64,10 @@ from gymnasium import spaces
 
 from bench.core.spaces import ObsSpec
 from bench.env.games import get_game
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import AUDIO_MODES, ProtocolConfig
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform
-AUDIO_MODES = ("off", "on", "sem3")
 STATE_VERSION = 1
 DEFAULT_PROTOCOL = ProtocolConfig()
 

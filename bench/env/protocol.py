@@ -6,7 +6,11 @@ Defaults are the Atari-100k protocol of the BBF reference code (Dopamine-based).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+# What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's).
+AudioMode = Literal["off", "on", "sem3"]
+AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
 
 
 @dataclass(frozen=True)
@@ -22,5 +26,5 @@ class ProtocolConfig:
     life_loss_terminal: bool = True  # terminal for learning only; the episode goes on
     clip_rewards: bool = True  # learning reward only; scores always use raw rewards
     max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
-    audio: Literal["off", "on", "sem3"] = "off"  # on: 4 x 512 samples per step; sem3: last 512
+    audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512
     eval_epsilon: float = 0.001

@@ -45,6 +45,7 @@ log = logging.getLogger("bench.run")
 
 PROGRESS_EVERY = 500  # env steps between progress updates in status.json
 CHECKPOINT_FILE = "checkpoint.pt"
+NO_SINKS = LogOptions()  # metrics.jsonl only
 
 
 @dataclass
@@ -95,13 +96,15 @@ def start(
     spec: RunSpec,
     run_dir: Path,
     *,
-    options: LogOptions = LogOptions(),
+    options: LogOptions = NO_SINKS,
     progress: Callable[[int], None] | None = None,
 ) -> Run:
     """Build the run's env and agent, resuming from its checkpoint when there is one."""
     torch.set_num_threads(max(1, spec.resources.cpus))
     entry = get_agent(spec.agent)
-    config = from_mapping(entry.config_cls, spec.agent_config, where=f"{spec.run_id}.agent_config")
+    config: Any = from_mapping(
+        entry.config_cls, spec.agent_config, where=f"{spec.run_id}.agent_config"
+    )
     env = make_atari(spec.game, seed=derive_seed(spec.seed, Stream.ENV), protocol=spec.protocol)
     agent = entry.make(
         config, obs_spec=env.obs_spec(), seed=derive_seed(spec.seed, Stream.AGENT), device="auto"
@@ -230,7 +233,7 @@ def train(
     spec: RunSpec,
     run_dir: Path,
     *,
-    options: LogOptions = LogOptions(),
+    options: LogOptions = NO_SINKS,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Train and evaluate ``spec`` to the end, resuming from its checkpoint when present."""
@@ -249,7 +252,7 @@ def train(
 # ---------------------------------------------------------------- one run, recorded
 
 
-def execute(run_dir: str | Path, options: LogOptions = LogOptions()) -> State:
+def execute(run_dir: str | Path, options: LogOptions = NO_SINKS) -> State:
     """Run (or resume) the run in ``run_dir`` to the end; return its final state.
 
     Safe to call concurrently from any number of processes: only the holder of the run's

@@ -17,7 +17,7 @@ from agents.registry import AgentEntry
 from agents.replay import ReplayBuffer
 from agents.testing import synthetic_obs
 from bench.env.atari import make_atari
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import AudioMode, ProtocolConfig
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class _SyntheticStream:
 class _AtariStream:
     """The real env, when ``bench.env.atari.make_atari`` is importable."""
 
-    def __init__(self, game: str, seed: int, audio: str):
+    def __init__(self, game: str, seed: int, audio: AudioMode):
         self.env = make_atari(game, seed=seed, protocol=ProtocolConfig(audio=audio))
         self.spec = self.env.obs_spec()
         self.obs, _ = self.env.reset()
@@ -93,7 +93,7 @@ def make_stream(*, num_actions: int, audio_samples: int, game: str | None, seed:
     """(stream, description): the Atari env if asked and available, else synthetic."""
     if game:
         try:
-            audio = "on" if audio_samples else "off"
+            audio: AudioMode = "on" if audio_samples else "off"
             stream = _AtariStream(game, seed, audio)
             return stream, f"atari:{game}"
         except Exception as e:  # noqa: BLE001 - any failure falls back, and says why

@@ -197,5 +197,7 @@ def plan_summary(specs: list[RunSpec]) -> dict[str, Any]:
 def estimated_updates(spec: RunSpec) -> int:
     """Gradient updates of a run, as its agent plans them (0 for an agent that does not say)."""
     entry = get_agent(spec.agent)
-    config = from_mapping(entry.config_cls, spec.agent_config, where=f"{spec.run_id}.agent_config")
+    config: Any = from_mapping(
+        entry.config_cls, spec.agent_config, where=f"{spec.run_id}.agent_config"
+    )
     return entry.updates(config, spec.budget.env_steps)

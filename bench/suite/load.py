@@ -27,7 +27,6 @@ SUITE_KEYS = (
 VARIANT_KEYS = ("name", "agent", "preset", "overrides")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
-AUDIO_MODES = ("off", "on", "sem3")
 
 
 @dataclass(frozen=True)
