@@ -33,8 +33,18 @@ budget: {env_steps: 600, eval_every: 0, eval_episodes: 1, final_eval_episodes: 1
 protocol: {max_episode_steps: 200}
 """
 STEPS = [100, 200, 300, 400, 500, 600]  # every 100 steps, the last at the end of training
-AGENT_METRICS = {"loss", "dqn_loss", "spr_loss", "n_step", "gamma", "epsilon", "env_steps",
-                 "grad_steps", "resets", "replay_size"}  # fmt: skip
+AGENT_METRICS = {
+    "loss",
+    "dqn_loss",
+    "spr_loss",
+    "n_step",
+    "gamma",
+    "epsilon",
+    "env_steps",
+    "grad_steps",
+    "resets",
+    "replay_size",
+}
 
 
 def _series(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -50,8 +60,17 @@ def _without_speed(records: list[dict]) -> list[dict]:
 
 def test_launch_with_tensorboard_writes_metrics_and_event_files(write_suite, tmp_path):
     out = tmp_path / "ledger"
-    code = main(["launch", str(write_suite(SUITE)), "--out", str(out), "--executor", "debug",
-                 "--tensorboard"])  # fmt: skip
+    code = main(
+        [
+            "launch",
+            str(write_suite(SUITE)),
+            "--out",
+            str(out),
+            "--executor",
+            "debug",
+            "--tensorboard",
+        ]
+    )
     assert code == 0
     (run_dir,) = (out / "runs").iterdir()
     records = read_metrics(run_dir / "metrics.jsonl")
