@@ -46,9 +46,12 @@ def test_ids_stable_across_processes(write_suite):
         "print(' '.join(s.run_id for s in expand(load_suite(sys.argv[1]))))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PYTHONHASHSEED": "123", "PATH": ""},
-    )  # fmt: skip
+    )
     assert out.stdout.split() == ids
     assert len(set(ids)) == len(ids)
 

@@ -87,18 +87,23 @@ def test_failed_runs_are_recorded_and_retried(write_suite, tmp_path, capsys, mon
     flag.unlink()
     assert main(["launch", str(path), "--out", str(out), "--executor", "debug"]) == 0
     assert {ledger.status(r).state for r in ledger.run_ids()} == {"failed"}  # not retried
-    assert main(["launch", str(path), "--out", str(out), "--executor", "debug",
-                 "--retry-failed"]) == 0  # fmt: skip
-    assert {(ledger.status(r).state, ledger.status(r).attempts)
-            for r in ledger.run_ids()} == {("done", 2)}  # fmt: skip
+    assert (
+        main(["launch", str(path), "--out", str(out), "--executor", "debug", "--retry-failed"]) == 0
+    )
+    assert {(ledger.status(r).state, ledger.status(r).attempts) for r in ledger.run_ids()} == {
+        ("done", 2)
+    }
 
 
 def _launch(path: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bench", "launch", str(path), "--out", str(out), *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 LONG = (
@@ -127,10 +132,15 @@ def test_killed_local_launch_resumes_exactly(write_suite, tmp_path):
     assert len(ids) == 4
     resumed = [r for r in ids if (ledger.run_dir(r) / "checkpoint.pt").exists()]
     assert resumed, "the kill came too late to test resuming"
-    assert "interrupted" in subprocess.run(
-        [sys.executable, "-m", "bench", "status", str(out)], cwd=REPO, capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
+    assert (
+        "interrupted"
+        in subprocess.run(
+            [sys.executable, "-m", "bench", "status", str(out)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
 
     second = _launch(path, out, "--max-parallel", "2")
     log, _ = second.communicate(timeout=300)

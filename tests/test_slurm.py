@@ -84,8 +84,11 @@ def squeue_counter(tmp_path, monkeypatch):
 def _status(out: Path) -> list[dict]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "status", str(out), "--json"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout)["runs"]
 
 

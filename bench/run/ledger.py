@@ -80,8 +80,11 @@ def code_version() -> dict[str, Any]:
         if sha:
             status = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=here, capture_output=True, text=True, timeout=10,
-            ).stdout  # fmt: skip
+                cwd=here,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout
             dirty = bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         pass

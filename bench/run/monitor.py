@@ -24,8 +24,10 @@ def live_slurm_jobs(job_ids: Iterable[str]) -> dict[str, str] | None:
         return None if not arrays else {}
     out = subprocess.run(
         ["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(arrays)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     jobs: dict[str, str] = {}
     for line in out.stdout.splitlines():
         job, _, state = line.strip().partition("|")
