@@ -36,7 +36,8 @@ from bench.core.config import from_mapping
 from bench.core.seeding import Stream, derive_seed
 from bench.env.atari import AtariEnv, make_atari
 from bench.env.evaluation import evaluate
-from bench.run.ledger import Ledger, atomic_file, write_episodes, write_json
+from bench.run import checkpoint as checkpoints
+from bench.run.ledger import Ledger, write_episodes, write_json
 from bench.run.status import State
 from bench.run.training_log import LogOptions, TrainingLog
 from bench.suite.expand import RunSpec
@@ -44,7 +45,6 @@ from bench.suite.expand import RunSpec
 log = logging.getLogger("bench.run")
 
 PROGRESS_EVERY = 500  # env steps between progress updates in status.json
-CHECKPOINT_FILE = "checkpoint.pt"
 NO_SINKS = LogOptions()  # metrics.jsonl only
 
 
@@ -109,13 +109,13 @@ def start(
     agent = entry.make(
         config, obs_spec=env.obs_spec(), seed=derive_seed(spec.seed, Stream.AGENT), device="auto"
     )
-    checkpoint = _read_checkpoint(run_dir / CHECKPOINT_FILE)
-    if checkpoint is None:
+    saved = checkpoints.load(run_dir)
+    if saved is None:
         obs, state = env.reset()[0], TrainState()
     else:
-        agent.load_state_dict(checkpoint["agent"])
-        env.set_state(checkpoint["env"])
-        obs, state = checkpoint["obs"], TrainState.from_checkpoint(checkpoint)
+        agent.load_state_dict(saved["agent"])
+        env.set_state(saved["env"])
+        obs, state = saved["obs"], TrainState.from_checkpoint(saved)
         log.info("resumed from env step %d", state.step)
     training_log = TrainingLog(
         run_dir, resume_step=state.step, options=options, config=spec.to_json()
@@ -198,14 +198,13 @@ def evaluate_now(run: Run, *, final: bool) -> None:
 
 
 def checkpoint(run: Run) -> None:
-    """The complete state, written atomically: a kill leaves the previous checkpoint."""
+    """The complete state, as a safe state file; the previous checkpoint is kept."""
     payload = asdict(run.state) | {
         "agent": run.agent.state_dict(),
         "env": run.env.get_state(),
         "obs": run.obs,
     }
-    with atomic_file(run.run_dir / CHECKPOINT_FILE) as f:
-        torch.save(payload, f)
+    checkpoints.save(run.run_dir, payload)
     _write_logs(run)
 
 
@@ -226,7 +225,7 @@ def finish(run: Run) -> None:
     if run.spec.budget.log_every:
         log_metrics(run)
     evaluate_now(run, final=True)
-    (run.run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    checkpoints.remove(run.run_dir)
 
 
 def train(
@@ -309,17 +308,6 @@ def _file_log(path: Path) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         handler.close()
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises several types for a damaged file
-        raise RuntimeError(
-            f"{path} is unreadable ({type(e).__name__}); delete it to restart this run"
-        ) from e
 
 
 def _write_logs(run: Run) -> None:
