@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+    from bench.cli import report
     from bench.cli.agents import add_commands
-    from bench.report import report_old as report
 
     p = sub.add_parser("report", help="statistics, tables and figures from ledgers and baselines")
     report.add_arguments(p)
