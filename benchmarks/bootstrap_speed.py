@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.report.baselines import load_baseline
-from bench.report.report_old import normalize
+from bench.report.scores import normalize
 from bench.stats.estimates import aggregate_estimates
 
 METRICS = ("median", "iqm", "mean", "optimality_gap")  # rliable colab's order

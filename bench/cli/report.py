@@ -1,5 +1,113 @@
-"""``bench report`` (the argument handling moves here from the report package)."""
+"""``bench report``: statistics, tables and figures from ledgers, baselines and score files.
 
-from bench.report.report_old import add_arguments, main
+Loads the inputs (``bench.report.load``, ``bench.report.baselines``), analyzes them
+(``bench.report.analysis.analyze``) and writes the report (``bench.report.write``).
+"""
 
-__all__ = ["add_arguments", "main"]
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from bench.core.errors import BenchError
+from bench.report.analysis import analyze
+from bench.report.baselines import (
+    BASELINES,
+    baseline_source,
+    load_baseline,
+    load_external,
+    parse_baselines,
+)
+from bench.report.columns import RUN_COLUMNS, empty_frame
+from bench.report.load import load_metrics, load_results
+from bench.report.options import Inputs, ReportOptions
+from bench.report.write import write_report
+from bench.stats.estimates import AGGREGATE_REPS, PROFILE_REPS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``bench report``."""
+    parser.add_argument("dirs", nargs="*", metavar="DIR", help="ledger folders (suite outputs)")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="report folder")
+    parser.add_argument(
+        "--baselines",
+        default="",
+        metavar="NAMES",
+        help=f"published baselines to include, comma-separated: {','.join(BASELINES)}",
+    )
+    parser.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="per-run scores as CSV algorithm,game,run,score[,env_step] (repeatable)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="A:B",
+        help="paired comparison of B against A, e.g. audio=off:audio=on or two labels",
+    )
+    parser.add_argument(
+        "--reps", type=int, default=AGGREGATE_REPS, help="bootstrap replicates for aggregates"
+    )
+    parser.add_argument(
+        "--profile-reps",
+        type=int,
+        default=PROFILE_REPS,
+        help="replicates for profiles, P(X>Y), curves and per-game CIs",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--allow-mixed-protocols",
+        action="store_true",
+        help="pool runs of one algorithm made under different protocols",
+    )
+    parser.add_argument("--bca", action="store_true", help="BCa intervals instead of percentile")
+
+
+def options_of(args: argparse.Namespace) -> ReportOptions:
+    """The report's options; a BenchError for replicate counts below 1."""
+    for name in ("reps", "profile_reps"):
+        if getattr(args, name) < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
+    return ReportOptions(
+        reps=args.reps,
+        profile_reps=args.profile_reps,
+        seed=args.seed,
+        bca=args.bca,
+        allow_mixed_protocols=args.allow_mixed_protocols,
+        compare=tuple(args.compare),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``bench report``; returns the exit status."""
+    options = options_of(args)
+    dirs = [Path(d) for d in args.dirs]
+    names = parse_baselines(args.baselines) if args.baselines else []
+    frames, runs, metrics = [], empty_frame(RUN_COLUMNS), None
+    if dirs:
+        evals, runs = load_results(dirs)
+        metrics = load_metrics(dirs)
+        frames.append(evals)
+    frames += [load_baseline(n) for n in names]
+    frames += [load_external(p) for p in args.external]
+    if not frames:
+        raise BenchError("nothing to report: give ledger folders, --baselines or --external")
+    inputs = Inputs(
+        dirs=tuple(str(d) for d in dirs),
+        baselines=tuple(names),
+        externals=tuple(str(p) for p in args.external),
+        baseline_sources={n: baseline_source(n) for n in names},
+    )
+    evals = pd.concat(frames, ignore_index=True)
+    report = analyze(evals, runs, options, inputs, metrics)
+    matplotlib.use("Agg")  # files only, never a display: this command owns the process
+    print(write_report(report, args.out))
+    return 0

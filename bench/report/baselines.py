@@ -5,6 +5,11 @@ Both use one long CSV format: ``algorithm,game,run,score`` with an optional ``en
 ``env_step`` holds final scores; a file with it holds periodic evaluations, and each run's
 evaluation at its largest ``env_step`` is also its final score.
 
+The bundled DER learning curves end at 100k agent steps, where the final-score file also has
+a point for every run (equal to 1e-10: two roundings of one number). Learning curves keep one
+point per (run, env step), and the final evaluation wins (``bench.report.scores.curve_points``),
+so a curve ends exactly at the score the aggregates use.
+
 Loaded rows use the columns of the ledger's evaluation table (``EVAL_COLUMNS``), so reports
 treat ledger runs, baselines and external files alike.
 """
@@ -21,13 +26,10 @@ import pandas as pd
 
 from bench.core.errors import BenchError, unknown
 from bench.env.games import get_game
+from bench.report.columns import EVAL_COLUMNS
 
 REQUIRED = ("algorithm", "game", "run", "score")
 OPTIONAL = ("env_step",)
-EVAL_COLUMNS = (
-    "source", "run_id", "algorithm", "variant", "condition", "game", "seed", "env_step",
-    "score", "final", "protocol", "git_sha",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -168,16 +170,11 @@ def read_scores(text: str, *, where: str) -> pd.DataFrame:
 
 
 def _as_evals(rows: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    run_ids = source + "/" + rows["algorithm"] + "/" + rows["game"] + "/" + rows["run"].astype(str)
     out = pd.DataFrame(
         {
             "source": source,
-            "run_id": source
-            + "/"
-            + rows["algorithm"]
-            + "/"
-            + rows["game"]
-            + "/"
-            + rows["run"].astype(str),
+            "run_id": run_ids,
             "algorithm": rows["algorithm"],
             "variant": rows["algorithm"],
             "condition": "",

@@ -3,8 +3,12 @@
 Sized for one column of a two-column paper (3.3 in wide) with 7-8 pt text, in a colour-blind
 safe palette (Okabe & Ito 2008); every figure of a report gets its colours from one
 ``palette`` call, so an algorithm has the same colour everywhere. Uses rliable's plotting
-functions where they fit (profiles, sample-efficiency curves, probability of improvement).
-Style settings apply inside ``paper_style()`` only: importing this module changes nothing.
+functions where they fit (profiles, probability of improvement) and seaborn's ``FacetGrid``
+for the small multiples drawn from long tables (per-game learning curves, training metrics).
+
+Every figure is drawn inside ``paper_style()``: seaborn's "ticks" style and "paper" context
+with ``STYLE`` on top. Importing this module changes no global setting (not even the
+backend: the ``bench`` command picks Agg, the process's owner decides otherwise).
 """
 
 from __future__ import annotations
@@ -12,19 +16,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from rliable import plot_utils
 
-matplotlib.use("Agg")  # files only; never needs a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from rliable import plot_utils  # noqa: E402
-
-from bench.stats.curves import Curve  # noqa: E402
-from bench.stats.estimates import Estimate  # noqa: E402
-from bench.stats.paired import PairedComparison  # noqa: E402
+from bench.stats.curves import Curve
+from bench.stats.estimates import Estimate
+from bench.stats.paired import PairedComparison
 
 COLUMN_WIDTH = 3.3  # inches: one column of a two-column paper
 PNG_DPI = 200  # previews in report.md; the PDFs are the vector originals for the paper
@@ -37,7 +41,7 @@ METRIC_TITLES = {
     "optimality_gap": "Optimality gap",
 }
 
-STYLE = {
+STYLE: dict[Any, Any] = {  # keys typed Any: matplotlib types them as a Literal of every rc key
     "font.size": 7,
     "axes.titlesize": 8,
     "axes.labelsize": 7,
@@ -56,7 +60,8 @@ STYLE = {
 
 @contextlib.contextmanager
 def paper_style() -> Iterator[None]:
-    with plt.rc_context(STYLE):
+    """The one theme of every figure; settings are restored when the block ends."""
+    with sns.axes_style("ticks"), sns.plotting_context("paper"), plt.rc_context(STYLE):
         yield
 
 
@@ -194,6 +199,46 @@ def probability_of_improvement(
         return _save(fig, path, tight=True)
 
 
+def _series(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray],
+    *,
+    color: str,
+    label: str,
+    markers: bool = False,
+    lw: float | None = None,
+) -> None:
+    """A line with a shaded band; a single point (a line of one point draws nothing) as a
+    marker with an error bar."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    low, high = (np.asarray(b, dtype=np.float64) for b in band)
+    if len(x) == 1:
+        err = np.array([y - low, high - y])
+        ax.errorbar(x, y, yerr=err, fmt="o", ms=2.5, color=color, label=label, capsize=1.5)
+        return
+    ax.plot(x, y, color=color, label=label, marker="o" if markers else None, ms=2.5, lw=lw)
+    ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
+
+
+def _facet_series(
+    *, data: pd.DataFrame, color: str, label: str, markers: bool = False, **_: Any
+) -> None:
+    """``_series`` as ``FacetGrid.map_dataframe`` calls it: one hue level of one facet."""
+    x = data["env_step"].to_numpy(dtype=np.float64) / 1000
+    band = (data["mean"] - data["se"], data["mean"] + data["se"])
+    ax = plt.gca()
+    _series(ax, x, data["mean"], band, color=color, label=label, markers=markers, lw=0.9)
+
+
+def _empty(ax: Axes, why: str) -> None:
+    """An empty panel that says why it is empty."""
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def sample_efficiency(
     curves: Mapping[str, Curve],
     colors: Mapping[str, str],
@@ -205,65 +250,94 @@ def sample_efficiency(
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.2), layout="constrained")
         for label, c in curves.items():
-            ax.plot(
-                c.steps / 1000, c.estimate, color=colors[label], marker="o", ms=2.5, label=label
-            )
-            ax.fill_between(c.steps / 1000, c.low, c.high, color=colors[label], alpha=0.2, lw=0)
+            band = (c.low, c.high)
+            x, color = c.steps / 1000, colors[label]
+            _series(ax, x, c.estimate, band, color=color, label=label, markers=True)
+        if not curves:
+            _empty(ax, "no env step with an evaluation in every game")
         ax.set_xlabel("Agent steps (thousands)")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.25, linewidth=0.5)
         _tidy(ax)
-        ax.legend(frameon=False)
+        if curves:  # above the axes: curves rise to the top right, where a legend would sit
+            fig.legend(loc="outside upper center", ncol=min(2, len(curves)), frameon=False)
         return _save(fig, path)
 
 
-def learning_curve_grid(
-    data: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
-    colors: Mapping[str, str],
-    path: Path,
-) -> list[Path]:
-    """Per-game raw score against agent steps: mean over runs +- one standard error.
+def _facets(
+    data: pd.DataFrame, facet: str, colors: Mapping[str, str], *, cols: int, markers: bool
+) -> sns.FacetGrid:
+    """A FacetGrid of ``facet`` panels (in table order), one line per algorithm label."""
+    grid = sns.FacetGrid(
+        data,
+        col=facet,
+        col_wrap=cols,
+        col_order=list(pd.unique(data[facet])),
+        hue="algorithm",
+        hue_order=list(pd.unique(data["algorithm"])),
+        palette=dict(colors),
+        sharey=False,
+        height=1.0,
+    )
+    grid.map_dataframe(_facet_series, markers=markers)
+    grid.set_titles("{col_name}", size=6.5, pad=2)
+    grid.set_axis_labels("", "")
+    for ax in grid.axes.flat:  # every panel labels its ticks, as rows may be incomplete
+        ax.tick_params(labelsize=5, length=2, pad=1, labelbottom=True)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.yaxis.set_major_locator(plt.MaxNLocator(3))
+        _tidy(ax)
+    return grid
 
-    ``data[game][label] = (steps, mean, standard_error)``, each shape (n_steps,).
-    """
-    games = list(data)
-    cols = min(6, len(games))
-    rows = -(-len(games) // cols)
-    labels = list(dict.fromkeys(lb for g in games for lb in data[g]))
+
+def _finish_grid(
+    grid: sns.FacetGrid, colors: Mapping[str, str], *, cols: int, ylabel: str
+) -> Figure:
+    """Fixed margins (not a layout engine: laying out 26 panels costs seconds per save), a
+    legend on top and the shared axis labels."""
+    labels = list(pd.unique(grid.data["algorithm"]))
+    rows = -(-len(grid.axes.flat) // cols)
+    width, height = 2 * COLUMN_WIDTH, 0.75 + 0.95 * rows
+    fig = grid.figure
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(
+        left=0.45 / width,
+        right=1 - 0.05 / width,
+        bottom=0.4 / height,
+        top=1 - 0.38 / height,
+        wspace=0.38,
+        hspace=0.55,
+    )
+    handles = [plt.Line2D([], [], color=colors[lb], label=lb) for lb in labels]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=min(4, len(labels)),
+        frameon=False,
+    )
+    fig.supxlabel("Agent steps (thousands)", fontsize=7, y=0.02)
+    fig.supylabel(ylabel, fontsize=7, x=0.01)
+    return fig
+
+
+def learning_curve_grid(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -> list[Path]:
+    """Per-game raw score against agent steps: mean over runs +- one standard error, a
+    marker at each evaluation. ``table`` has game, algorithm, env_step, mean and se."""
+    cols = min(6, table["game"].nunique())
     with paper_style():
-        # Fixed margins, not a layout engine: laying out 26 panels costs seconds per save.
-        width, height = 2 * COLUMN_WIDTH, 0.75 + 0.95 * rows
-        fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
-        fig.subplots_adjust(
-            left=0.45 / width,
-            right=1 - 0.05 / width,
-            bottom=0.4 / height,
-            top=1 - 0.38 / height,
-            wspace=0.38,
-            hspace=0.55,
-        )
-        for ax, game in zip(axes.flat, games, strict=False):
-            for label, (steps, mean, se) in data[game].items():
-                x = steps / 1000
-                ax.plot(x, mean, color=colors[label], linewidth=0.9)
-                ax.fill_between(x, mean - se, mean + se, color=colors[label], alpha=0.2, lw=0)
-            ax.set_title(game, fontsize=6.5, pad=2)
-            ax.tick_params(labelsize=5, length=2, pad=1)
-            ax.xaxis.set_major_locator(plt.MaxNLocator(3))
-            ax.yaxis.set_major_locator(plt.MaxNLocator(3))
-            _tidy(ax)
-        for ax in list(axes.flat)[len(games) :]:
-            ax.axis("off")
-        handles = [plt.Line2D([], [], color=colors[lb], label=lb) for lb in labels]
-        fig.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 1.0),
-            ncol=min(4, len(labels)),
-            frameon=False,
-        )
-        fig.supxlabel("Agent steps (thousands)", fontsize=7, y=0.02)
-        fig.supylabel("Score (mean ± s.e. over runs)", fontsize=7, x=0.01)
+        grid = _facets(table, "game", colors, cols=cols, markers=True)
+        fig = _finish_grid(grid, colors, cols=cols, ylabel="Score (mean ± s.e. over runs)")
+        return _save(fig, path)
+
+
+def training_metrics(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -> list[Path]:
+    """One panel per training metric against agent steps: mean over an algorithm's runs +-
+    one standard error. ``table`` has algorithm, metric, env_step, mean and se."""
+    cols = min(4, table["metric"].nunique())
+    with paper_style():
+        grid = _facets(table, "metric", colors, cols=cols, markers=False)
+        fig = _finish_grid(grid, colors, cols=cols, ylabel="Mean ± s.e. over runs")
         return _save(fig, path)
 
 

@@ -1,0 +1,195 @@
+"""``report.md``: a report's provenance, statistics, figures and missing runs, for a reader,
+read from a ``Report``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.env.games import games as game_table
+from bench.report.analysis import Report
+from bench.report.compare import Comparison
+from bench.report.tables import PAIRED_TITLES, ci, fmt
+from bench.stats import metrics
+
+MISSING_SHOWN = 100  # rows of the missing-runs table; provenance.json lists them all
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def min_wilcoxon_p(n: int) -> float:
+    """Smallest two-sided p-value the exact signed-rank test can give with n nonzero pairs."""
+    return 2.0 / 2**n if n > 0 else 1.0
+
+
+def markdown_report(report: Report, figures: Sequence[tuple[str, str]]) -> str:
+    """The text of report.md; ``figures`` are (title, file stem) of the figures written."""
+    out = ["# Benchmark report", ""]
+    if report.provisional:
+        out += [
+            f"> **Provisional**: {len(report.missing)} expected run(s) have no final evaluation "
+            "yet (listed below); every number here may change.",
+            "",
+        ]
+    out += provenance_section(report.provenance)
+    out += algorithms_section(report)
+    out += aggregates_section(report)
+    if report.improvement:
+        rows = [[x, y, ci(e)] for x, y, e in report.improvement]
+        out += [
+            "## Probability of improvement",
+            "",
+            md_table(["X", "Y", "P(X > Y) [95% CI]"], rows),
+        ]
+    for c in report.comparisons:
+        out += comparison_section(c)
+    out += per_game_section(report)
+    out += figures_section(figures, tables=bool(report.comparisons))
+    out += missing_section(report)
+    return "\n".join(out)
+
+
+def provenance_section(prov: dict[str, Any]) -> list[str]:
+    b = prov["bootstrap"]
+    out = ["## Provenance", "", f"- bench {prov['bench_version']}"]
+    if prov["suites"]:
+        out.append(f"- suites: {', '.join(prov['suites'])}")
+    if prov["inputs"]["dirs"]:
+        out.append(f"- ledgers: {', '.join(prov['inputs']['dirs'])}")
+    out += [f"- baseline {n}: {src}" for n, src in prov["baseline_sources"].items()]
+    if prov["inputs"]["externals"]:
+        out.append(f"- external scores: {', '.join(prov['inputs']['externals'])}")
+    out.append(f"- git SHAs: {', '.join(prov['git_shas']) or 'none recorded'}")
+    for p, cfg in prov["protocols"].items():
+        shown = ", ".join(f"{k}={v}" for k, v in cfg.items()) or "config not recorded"
+        out.append(f"- protocol `{p}`: {shown}")
+    if prov["pooled_mixed_protocols"]:
+        out.append("- **runs made under different protocols are pooled** (--allow-mixed-protocols)")
+    out.append(
+        f"- statistics: {b['method']} {int(b['level'] * 100)}% CIs from a stratified bootstrap "
+        f"(runs resampled within each game), {b['reps']:,} replicates for aggregates and paired "
+        f"comparisons, {b['profile_reps']:,} for profiles, P(X > Y), curves and per-game CIs; "
+        f"seed {b['seed']}"
+    )
+    n_games = len(prov["games_in_aggregates"])
+    return out + [f"- human-normalized scores; aggregates over {n_games} games", ""]
+
+
+def algorithms_section(report: Report) -> list[str]:
+    """Runs behind each algorithm, then the notes."""
+    rows = []
+    for lb in report.labels:
+        a = report.provenance["algorithms"][lb]
+        lo, hi = min(a["runs_per_game"].values()), max(a["runs_per_game"].values())
+        counts = [a["runs"], a["expected_runs"], a["missing_runs"], a["failed_runs"]]
+        protocol = ", ".join(a["protocols"]) or "unknown"
+        span = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        rows.append([lb, str(a["games"]), span, *map(str, counts), protocol])
+    header = ["Algorithm", "Games", "Runs per game", "Runs", "Expected", "Missing", "Failed"]
+    out = [md_table([*header, "Protocol"], rows)]
+    if report.notes:
+        out += ["**Notes**", ""] + [f"- {n}" for n in report.notes] + [""]
+    return out
+
+
+def aggregates_section(report: Report) -> list[str]:
+    rows = []
+    for lb in report.labels:
+        sub = report.aggregates[report.aggregates["algorithm"] == lb].set_index("metric")
+        counts = [str(int(sub["n_runs"].iloc[0])), str(int(sub["n_games"].iloc[0]))]
+        rows.append([lb] + [ci(sub.loc[m]) for m in metrics.AGGREGATES] + counts)
+    header = ["Algorithm", "IQM", "Median", "Mean", "Optimality gap", "n_runs", "n_games"]
+    return [
+        "## Aggregate metrics",
+        "",
+        "Point estimate [95% CI]; IQM, median and mean: higher is better; optimality gap: "
+        "lower is better. `n_runs` counts runs (one game, one seed each).",
+        "",
+        md_table(header, rows),
+    ]
+
+
+def comparison_section(c: Comparison) -> list[str]:
+    r = c.result
+    out = [
+        f"## Paired comparison: B = {c.b} vs A = {c.a}",
+        "",
+        f"{r.n_pairs} (game, seed) pairs over {r.n_games} games; paired "
+        "bootstrap (pairs resampled within each game)."
+        + (f" Note: {c.protocol_note}." if c.protocol_note else ""),
+        "",
+        md_table(
+            ["Statistic", "Estimate [95% CI]"],
+            [[PAIRED_TITLES[m], ci(e)] for m, e in r.aggregates.items()],
+        ),
+    ]
+    n_min = min(g.n_pairs for g in r.per_game)
+    alpha = 0.05 / len(c.games)
+    if min_wilcoxon_p(n_min) > alpha:
+        out.append(
+            f"With {n_min} pairs in a game the exact Wilcoxon test cannot go below "
+            f"p = {min_wilcoxon_p(n_min):.4f}, above Holm's first threshold "
+            f"0.05/{len(c.games)} = {alpha:.4f}: per-game tests cannot be significant "
+            "after correction; read the aggregate intervals instead.\n"
+        )
+    rows = [
+        [g, str(p.n_pairs), fmt(p.mean_a), fmt(p.mean_b), ci(p.difference)]
+        + [f"{p.p_value:.3g}", f"{p.p_holm:.3g}"]
+        for g, p in zip(c.games, r.per_game, strict=True)
+    ]
+    header = ["Game", "Pairs", "Mean A", "Mean B", "B − A [95% CI]", "Wilcoxon p", "Holm p"]
+    return out + [md_table(header, rows)]
+
+
+def per_game_section(report: Report) -> list[str]:
+    table, per_game, labels = game_table(), report.per_game, list(report.labels)
+    cells = {
+        (r.algorithm, r.game): f"{r.score_mean:.1f} [{r.score_ci_low:.1f}, "
+        f"{r.score_ci_high:.1f}] ({int(r.n_runs)})"
+        for r in per_game.itertuples()
+    }
+    rows = [
+        [g, f"{table[g].random:.1f}", f"{table[g].human:.1f}"]
+        + [cells.get((lb, g), "–") for lb in labels]
+        for g in table
+        if g in set(per_game["game"])
+    ]
+    return [
+        "## Per game",
+        "",
+        "Mean raw score over runs [95% CI]; runs in parentheses.",
+        "",
+        md_table(["Game", "Random", "Human"] + labels, rows),
+    ]
+
+
+def figures_section(figures: Sequence[tuple[str, str]], *, tables: bool) -> list[str]:
+    out = ["## Figures", ""]
+    for title, stem in figures:
+        out += [f"- {title}: [{stem}.pdf]({stem}.pdf)", f"  ![{title}]({stem}.png)"]
+    paired = ", `tables/paired.tex`" if tables else ""
+    return out + [
+        "",
+        f"Tables for LaTeX (booktabs): `tables/aggregates.tex`, `tables/per_game.tex`{paired}.",
+        "",
+    ]
+
+
+def missing_section(report: Report) -> list[str]:
+    missing = report.missing
+    if not len(missing):
+        return []
+    shown = missing.head(MISSING_SHOWN)
+    rows = [
+        [str(r.algorithm), str(r.game), str(r.seed), str(r.state)]
+        + [str(getattr(r, "error", "") or "")[:120]]
+        for r in shown.itertuples()
+    ]
+    out = ["## Missing runs", "", md_table(["Algorithm", "Game", "Seed", "State", "Error"], rows)]
+    if len(missing) > len(shown):
+        out.append(f"… and {len(missing) - len(shown)} more (see provenance.json).\n")
+    return out
