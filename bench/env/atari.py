@@ -167,17 +167,30 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._actions: list[ale_py.Action] = list(actions)
         self.num_actions = len(self._actions)
         self.action_space = spaces.Discrete(self.num_actions)
+        # gymnasium types Dict as Space[dict[str, Space]], though its samples are dicts of
+        # the subspaces' samples (arrays here).
+        self.observation_space = self._observation_space()  # type: ignore[assignment]
+        self._allocate(*ale.getScreenDims())
+        self._pos = 0  # the stacks are ring[pos : pos + stack]
+        self._lives = 0
+        self._t = 0
+        self._return = 0.0
+        self._noops = 0
+        self._needs_reset = True
+
+    def _observation_space(self) -> spaces.Dict:
+        """The uint8 image stack, and the audio stack when audio is on."""
         img_shape = (self._stack, self._size, self._size)
         obs_spaces: dict[str, spaces.Space[Any]] = {
             "image": spaces.Box(0, 255, img_shape, np.uint8)
         }
         if self._samples:
             obs_spaces["audio"] = spaces.Box(0, 255, (self._stack, self._samples), np.uint8)
-        # gymnasium types Dict as Space[dict[str, Space]], though its samples are dicts of
-        # the subspaces' samples (arrays here).
-        self.observation_space = spaces.Dict(obs_spaces)  # type: ignore[assignment]
+        return spaces.Dict(obs_spaces)
 
-        h, w = ale.getScreenDims()
+    def _allocate(self, h: int, w: int) -> None:
+        """The buffers ``step`` writes into, made once: screens of ``h`` x ``w`` pixels to
+        pool, and the stack rings with their row views."""
         self._frames = np.zeros((self._pool, h, w), np.uint8)  # grayscale screens to pool
         self._pooled = np.zeros((h, w), np.uint8)
         rows = self._stack - 1 + RING_SLACK
@@ -195,12 +208,6 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             else []
             for row in self._aud_rows
         ]
-        self._pos = 0  # the stacks are ring[pos : pos + stack]
-        self._lives = 0
-        self._t = 0
-        self._return = 0.0
-        self._noops = 0
-        self._needs_reset = True
 
     # ----------------------------------------------------------------------------- seeding
     def _seed(self, seed: int) -> None:
