@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Per-sample factorized noise of each noisy layer, by module name: (f(eps_in), f(eps_out)).
+Noise = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
 MODULE_GROUPS = (
     "encoder",
     "audio_encoder",
@@ -94,21 +97,30 @@ class NatureEncoder(nn.Module):
         return x
 
 
+class ResidualBlock(nn.ModuleList):
+    """x + conv(relu(conv(relu(x)))). A list of its two convs, so that their parameters are
+    named ``<block>.0`` and ``<block>.1``."""
+
+    def __init__(self, channels: int):
+        super().__init__(
+            [
+                SameConv2d(channels, channels, 3, 1, padding="same"),
+                SameConv2d(channels, channels, 3, 1, padding="same"),
+            ]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = self
+        return x + second(F.relu(first(F.relu(x))))
+
+
 class ResidualStage(nn.Module):
-    """Impala stage: conv 3x3, max-pool 3x3/2 (SAME), two blocks x + conv(relu(conv(relu(x))))."""
+    """Impala stage: conv 3x3, max-pool 3x3/2 (SAME), two residual blocks."""
 
     def __init__(self, cin: int, cout: int, *, num_blocks: int = 2, pool_padding: str = "same"):
         super().__init__()
         self.conv = SameConv2d(cin, cout, 3, 1, padding="same")
-        self.blocks = nn.ModuleList(
-            nn.ModuleList(
-                [
-                    SameConv2d(cout, cout, 3, 1, padding="same"),
-                    SameConv2d(cout, cout, 3, 1, padding="same"),
-                ]
-            )
-            for _ in range(num_blocks)
-        )
+        self.blocks = nn.ModuleList(ResidualBlock(cout) for _ in range(num_blocks))
         self.pool_same = pool_padding == "same"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,8 +128,8 @@ class ResidualStage(nn.Module):
         if self.pool_same:
             x = pad_same(x, 3, 2, value=float("-inf"))
         x = F.max_pool2d(x, 3, 2)
-        for first, second in self.blocks:
-            x = x + second(F.relu(first(F.relu(x))))
+        for block in self.blocks:
+            x = block(x)
         return x
 
 
@@ -186,7 +198,9 @@ class NoisyLinear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
 
-    def forward(self, x: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(
+        self, x: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         out = F.linear(x, self.weight, self.bias)
         if noise is None:
             return out
@@ -223,7 +237,7 @@ class Head(nn.Module):
         self.num_actions = num_actions
         self.num_atoms = num_atoms
 
-    def forward(self, x: torch.Tensor, noise: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         adv = _apply(self.advantage, x, noise, "head.advantage")
         adv = adv.view(-1, self.num_actions, self.num_atoms)
         if self.value is None:
@@ -232,7 +246,7 @@ class Head(nn.Module):
         return value + adv - adv.mean(dim=1, keepdim=True)
 
 
-def _apply(layer: nn.Module, x: torch.Tensor, noise: dict | None, name: str) -> torch.Tensor:
+def _apply(layer: nn.Module, x: torch.Tensor, noise: Noise | None, name: str) -> torch.Tensor:
     if isinstance(layer, NoisyLinear):
         return layer(x, None if noise is None else noise[name])
     return layer(x)
@@ -290,6 +304,7 @@ class ValueNetwork(nn.Module):
     ):
         super().__init__()
         stack, height, width = image_shape
+        self.encoder: ImpalaEncoder | NatureEncoder
         if encoder == "impala":
             self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
         else:
@@ -332,7 +347,7 @@ class ValueNetwork(nn.Module):
             latent = torch.cat([latent, self.audio_encoder(audio)], dim=1)
         return latent
 
-    def logits(self, latent: torch.Tensor, noise: dict | None = None) -> torch.Tensor:
+    def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         """(B, actions, atoms): the projection, ReLU, then the head."""
         x = F.relu(_apply(self.projection, latent.flatten(1), noise, "projection"))
         return self.head(x, noise)
@@ -342,10 +357,14 @@ class ValueNetwork(nn.Module):
         return _apply(self.projection, latent.flatten(1), None, "projection")
 
     def predict(self, latent: torch.Tensor) -> torch.Tensor:
+        if self.predictor is None:
+            raise ValueError("this network was built without SPR: it has no predictor")
         return self.predictor(self.project(latent))
 
     def rollout(self, latent: torch.Tensor, actions: torch.Tensor) -> list[torch.Tensor]:
         """Latents after each of actions[:, k], k = 0..K-1."""
+        if self.transition_model is None:
+            raise ValueError("this network was built without SPR: it has no transition model")
         out = []
         for k in range(actions.shape[1]):
             latent = self.transition_model(latent, actions[:, k])
@@ -356,11 +375,13 @@ class ValueNetwork(nn.Module):
     def noisy_layers(self) -> dict[str, NoisyLinear]:
         return {name: m for name, m in self.named_modules() if isinstance(m, NoisyLinear)}
 
-    def sample_noise(self, batch: int, generator: torch.Generator, device) -> dict | None:
+    def sample_noise(
+        self, batch: int, generator: torch.Generator, device: torch.device
+    ) -> Noise | None:
         """Per-sample factorized noise for every noisy layer (None without noisy nets)."""
         if not self.noisy:
             return None
-        noise = {}
+        noise: Noise = {}
         for name, layer in self.noisy_layers().items():
             f_in = _f(torch.randn(batch, layer.in_features, generator=generator))
             f_out = _f(torch.randn(batch, layer.out_features, generator=generator))

@@ -113,7 +113,7 @@ class ReplayBuffer:
         self.frame_shape = tuple(image_shape[1:])
         # np.zeros maps pages lazily: a 200k-slot buffer filled to 100k costs 100k frames.
         self.frames = np.zeros((self.capacity, *self.frame_shape), dtype=np.uint8)
-        self.audio = None
+        self.audio: np.ndarray | None = None
         if audio_shape is not None:
             self.audio = np.zeros((self.capacity, int(audio_shape[1])), dtype=np.uint8)
         self.actions = np.zeros(self.capacity, dtype=np.int32)
@@ -257,14 +257,39 @@ class ReplayBuffer:
             idx = self.sample_indices(batch, rng, lookahead=lookahead, n=n)
         else:  # given absolute steps (tests, evaluation batches)
             idx = np.asarray(indices, dtype=np.int64)
-            batch = len(idx)
         slots = idx % self.capacity
+        returns, discounts, next_idx = self._n_step(idx, n=n, gamma=gamma, bootstrap=bootstrap)
+        seq, same = self._subsequence(idx, subseq=subseq, spr_mask=spr_mask)
+        audio = next_audio = None
+        if self.audio is not None:
+            audio = self._stack(self.audio, seq)
+            next_audio = self._stack(self.audio, next_idx)
+        priorities = self.tree.get(slots) if self.tree is not None else np.ones(len(idx))
+        return Batch(
+            index=idx,
+            slots=slots,
+            states=self._stack(self.frames, seq),
+            audio=audio,
+            actions=self.actions[seq % self.capacity].astype(np.int64),
+            returns=returns.astype(np.float32),
+            discounts=discounts.astype(np.float32),
+            next_states=self._stack(self.frames, next_idx),
+            next_audio=next_audio,
+            same_trajectory=same,
+            priorities=priorities,
+        )
 
+    def _n_step(
+        self, idx: np.ndarray, *, n: int, gamma: float, bootstrap: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The n-step returns (B,), discounts (B,) and bootstrap steps (B,) of steps ``idx``
+        (float64; the modes are :meth:`sample`'s)."""
         win = (idx[:, None] + np.arange(n)[None, :]) % self.capacity  # (B, n)
         rewards = self.rewards[win].astype(np.float64)
         term = self.terminals[win]
         alive = np.concatenate(
-            [np.ones((batch, 1), bool), np.cumprod(~term, axis=1)[:, :-1].astype(bool)], axis=1
+            [np.ones((len(idx), 1), bool), np.cumprod(~term, axis=1)[:, :-1].astype(bool)],
+            axis=1,
         )
         powers = gamma ** np.arange(n)
         returns = (rewards * powers * alive).sum(axis=1)
@@ -278,13 +303,18 @@ class ReplayBuffer:
             raise ValueError(f"unknown bootstrap mode {bootstrap!r}")
         discounts = np.where(done, 0.0, gamma**n)
         # A bootstrap state past a terminal is never used; clamp it to a stored step.
-        next_idx = np.where(done, idx, next_idx)
+        return returns, discounts, np.where(done, idx, next_idx)
 
+    def _subsequence(
+        self, idx: np.ndarray, *, subseq: int, spr_mask: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The steps s_t .. s_{t+T-1} to read (B, T), masked ones replaced by t (any stored
+        state), and SPR's mask (B, T) float32 (the modes are :meth:`sample`'s)."""
         seq = idx[:, None] + np.arange(subseq)[None, :]  # (B, T)
         seq_c = np.minimum(seq, self.count - 1)
         bounds = self.boundaries[seq_c % self.capacity]
         if spr_mask == "fixed":
-            prior = np.concatenate([np.zeros((batch, 1), bool), bounds[:, :-1]], axis=1)
+            prior = np.concatenate([np.zeros((len(idx), 1), bool), bounds[:, :-1]], axis=1)
         elif spr_mask == "reference":
             # The reference zeroes batch row 0 where it meant time column 0, so for the
             # other rows its mask also counts the boundary at t (and t+k): one step early.
@@ -293,28 +323,7 @@ class ReplayBuffer:
             raise ValueError(f"unknown SPR mask mode {spr_mask!r}")
         same = np.cumprod(~prior, axis=1).astype(np.float32)
         same[:, 0] = 1.0  # s_t itself is always used
-        seq_c = np.where(same > 0, seq_c, idx[:, None])  # masked steps: any stored state
-
-        states = self._stack(self.frames, seq_c)
-        next_states = self._stack(self.frames, next_idx)
-        audio = next_audio = None
-        if self.audio is not None:
-            audio = self._stack(self.audio, seq_c)
-            next_audio = self._stack(self.audio, next_idx)
-        priorities = self.tree.get(slots) if self.tree is not None else np.ones(batch)
-        return Batch(
-            index=idx,
-            slots=slots,
-            states=states,
-            audio=audio,
-            actions=self.actions[seq_c % self.capacity].astype(np.int64),
-            returns=returns.astype(np.float32),
-            discounts=discounts.astype(np.float32),
-            next_states=next_states,
-            next_audio=next_audio,
-            same_trajectory=same,
-            priorities=priorities,
-        )
+        return np.where(same > 0, seq_c, idx[:, None]), same
 
     def update_priorities(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         if self.tree is not None:
@@ -353,7 +362,7 @@ class ReplayBuffer:
 
     def nbytes(self) -> int:
         """Bytes of the storage arrays at full capacity."""
-        arrays = [
+        arrays: list[np.ndarray] = [
             self.frames,
             self.actions,
             self.rewards,

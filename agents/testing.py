@@ -13,7 +13,9 @@ from agents.protocol import Agent, ObsSpec, Transition
 from agents.registry import AgentEntry
 
 
-def synthetic_obs(rng: np.random.Generator, spec: ObsSpec, batch: int | None = None) -> dict:
+def synthetic_obs(
+    rng: np.random.Generator, spec: ObsSpec, batch: int | None = None
+) -> dict[str, np.ndarray]:
     """Random uint8 observations of ``spec``'s shapes (batched when ``batch`` is given)."""
     lead = () if batch is None else (batch,)
     obs = {"image": rng.integers(0, 256, lead + tuple(spec.image_shape), dtype=np.uint8)}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group_of, initialize
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
-from agents.replay import ReplayBuffer
+from agents.replay import Batch, ReplayBuffer
 from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
 
@@ -273,6 +273,22 @@ def resolve_device(name: str) -> torch.device:
 # ======================================================================================
 # The agent
 # ======================================================================================
+@dataclass(frozen=True)
+class _Inputs:
+    """A replay batch as tensors on the agent's device, images scaled to [0, 1] and
+    augmented; B = batch, T = subsequence length (1 + SPR steps)."""
+
+    rows: torch.Tensor  # (B,) 0 .. B-1, to pick each sample's action
+    states: torch.Tensor  # (B, T, stack, H, W): s_t .. s_{t+T-1}
+    audio: torch.Tensor | None  # (B, T, stack, S)
+    next_states: torch.Tensor  # (B, stack, H, W): the bootstrap states
+    next_audio: torch.Tensor | None  # (B, stack, S)
+    actions: torch.Tensor  # (B, T) int64
+    returns: torch.Tensor  # (B,) n-step returns
+    discounts: torch.Tensor  # (B,) gamma^n, zero past a terminal
+    same_trajectory: np.ndarray  # (B, T): 1 where s_{t+k} is usable for SPR
+
+
 class ValueAgent:
     """Implements agents.protocol.Agent."""
 
@@ -331,7 +347,8 @@ class ValueAgent:
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for p in self.online.parameters():
             (decay if p.ndim > 1 or cfg.decay_biases else no_decay).append(p)
         groups = [
@@ -410,94 +427,25 @@ class ValueAgent:
         cfg = self.cfg
         n = n_step_at(cfg, self.cycle_steps)
         gamma = gamma_at(cfg, self.cycle_steps)
-        subseq = cfg.spr_steps + 1 if self.spr else 1
         b = self.replay.sample(
             cfg.batch_size,
             self.sample_rng,
             n=n,
             gamma=gamma,
-            subseq=subseq,
+            subseq=cfg.spr_steps + 1 if self.spr else 1,
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
         )
-        bsz = cfg.batch_size
-        rows = torch.arange(bsz, device=self.device)
-        states = self._augment(self._image(b.states.reshape(bsz * subseq, *b.states.shape[2:])))
-        states = states.view(bsz, subseq, *states.shape[1:])
-        audio = self._audio(b.audio)
-        next_states = self._augment(self._image(b.next_states))
-        next_audio = self._audio(b.next_audio)
-        actions = torch.as_tensor(b.actions, device=self.device)
-        returns = torch.as_tensor(b.returns, device=self.device)
-        discounts = torch.as_tensor(b.discounts, device=self.device)
-
-        # Target: double DQN picks with the online network, the target network evaluates.
+        x = self._inputs(b)
         with torch.no_grad():
-            # One target encoder pass for the bootstrap states and the SPR future states
-            # (every sample is independent: no BatchNorm in encoders).
-            t_images, t_audio = next_states, next_audio
-            if self.spr:
-                fut = states[:, 1:].reshape(bsz * cfg.spr_steps, *states.shape[2:])
-                t_images = torch.cat([next_states, fut])
-                if audio is not None:
-                    fut_a = audio[:, 1:].reshape(bsz * cfg.spr_steps, *audio.shape[2:])
-                    t_audio = torch.cat([next_audio, fut_a])
-            t_latent = self.target.encode(t_images, t_audio)
-            t_logits = self.target.logits(
-                t_latent[:bsz], self.target.sample_noise(bsz, self.gen, self.device)
-            )
-            if cfg.double_dqn:
-                o_logits = self.online.logits(
-                    self.online.encode(next_states, next_audio),
-                    self.online.sample_noise(bsz, self.gen, self.device),
-                )
-                next_a = self._q(o_logits).argmax(-1)
-            else:
-                next_a = self._q(t_logits).argmax(-1)
-            chosen = t_logits[rows, next_a]
-            if cfg.distributional:
-                target_support = returns[:, None] + discounts[:, None] * self.support[None, :]
-                target = project_distribution(self.support, chosen.softmax(-1), target_support)
-            else:
-                target = returns + discounts * chosen.squeeze(-1)
-            spr_targets = None
-            if self.spr:
-                spr_targets = F.normalize(self.target.project(t_latent[bsz:]), dim=-1)
-                spr_targets = spr_targets.view(bsz, cfg.spr_steps, -1)
-
-        latent = self.online.encode(states[:, 0], None if audio is None else audio[:, 0])
-        logits = self.online.logits(latent, self.online.sample_noise(bsz, self.gen, self.device))
-        chosen_logits = logits[rows, actions[:, 0]]
-        if cfg.distributional:
-            dqn_loss = -(target * chosen_logits.log_softmax(-1)).sum(-1)
-        else:
-            dqn_loss = F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
-        spr_loss = torch.zeros(bsz, device=self.device)
-        if self.spr:
-            preds = self.online.rollout(latent, actions[:, : cfg.spr_steps])
-            preds = torch.stack([self.online.predict(p) for p in preds], dim=1)
-            preds = F.normalize(preds, dim=-1)
-            mask = torch.as_tensor(b.same_trajectory[:, 1:], device=self.device)
-            spr_loss = (((preds - spr_targets) ** 2).sum(-1) * mask).mean(1)
-
-        if cfg.prioritized:
-            beta = importance_at(cfg, self.env_steps)
-            w = np.power(b.priorities + 1e-10, -beta)
-            weights = torch.as_tensor(w / w.max(), dtype=torch.float32, device=self.device)
-        else:
-            weights = torch.ones(bsz, device=self.device)
+            target, spr_targets = self._targets(x)
+        latent, dqn_loss = self._dqn_loss(x, target)
+        spr_loss = self._spr_loss(x, latent, spr_targets)
+        weights = self._importance_weights(b)
         loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), cfg.grad_clip_norm)
-        self.optimizer.step()
+        self._apply_gradient(loss)
 
-        if cfg.prioritized:
-            prio = np.power(
-                dqn_loss.detach().cpu().numpy().astype(np.float64) + 1e-10, cfg.priority_exponent
-            )
-            self.replay.update_priorities(b.slots, prio)
+        self._update_priorities(b, dqn_loss)
         self.grad_steps += 1
         self.cycle_steps += 1
         if self.grad_steps % cfg.target_period == 0:
@@ -510,18 +458,116 @@ class ValueAgent:
             "gamma": float(gamma),
         }
 
+    def _inputs(self, b: Batch) -> _Inputs:
+        """The batch as tensors on the device. Augmentation draws for the states first, then
+        for the bootstrap states."""
+        bsz, subseq = b.states.shape[:2]
+        states = self._augment(self._image(b.states.reshape(bsz * subseq, *b.states.shape[2:])))
+        return _Inputs(
+            rows=torch.arange(bsz, device=self.device),
+            states=states.view(bsz, subseq, *states.shape[1:]),
+            audio=self._audio(b.audio),
+            next_states=self._augment(self._image(b.next_states)),
+            next_audio=self._audio(b.next_audio),
+            actions=torch.as_tensor(b.actions, device=self.device),
+            returns=torch.as_tensor(b.returns, device=self.device),
+            discounts=torch.as_tensor(b.discounts, device=self.device),
+            same_trajectory=b.same_trajectory,
+        )
+
+    def _targets(self, x: _Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The bootstrap target (a C51 distribution (B, K) or scalars (B,)) and SPR's target
+        latents (B, spr_steps, hidden), None without SPR. Run under ``no_grad``."""
+        cfg, bsz = self.cfg, self.cfg.batch_size
+        t_latent = self.target.encode(*self._target_encoder_inputs(x))
+        t_logits = self.target.logits(
+            t_latent[:bsz], self.target.sample_noise(bsz, self.gen, self.device)
+        )
+        chosen = t_logits[x.rows, self._next_actions(x, t_logits)]
+        if cfg.distributional:
+            target_support = x.returns[:, None] + x.discounts[:, None] * self.support[None, :]
+            target = project_distribution(self.support, chosen.softmax(-1), target_support)
+        else:
+            target = x.returns + x.discounts * chosen.squeeze(-1)
+        if not self.spr:
+            return target, None
+        spr_targets = F.normalize(self.target.project(t_latent[bsz:]), dim=-1)
+        return target, spr_targets.view(bsz, cfg.spr_steps, -1)
+
+    def _target_encoder_inputs(self, x: _Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One target encoder pass for the bootstrap states and the SPR future states
+        (every sample is independent: no BatchNorm in encoders)."""
+        if not self.spr:
+            return x.next_states, x.next_audio
+        future = self.cfg.batch_size * self.cfg.spr_steps
+        images = torch.cat([x.next_states, x.states[:, 1:].reshape(future, *x.states.shape[2:])])
+        audio = x.next_audio
+        if x.audio is not None and x.next_audio is not None:
+            future_audio = x.audio[:, 1:].reshape(future, *x.audio.shape[2:])
+            audio = torch.cat([x.next_audio, future_audio])
+        return images, audio
+
+    def _next_actions(self, x: _Inputs, t_logits: torch.Tensor) -> torch.Tensor:
+        """Bootstrap actions: double DQN picks with the online network (the target network
+        evaluates); plain DQN picks with the target network."""
+        if not self.cfg.double_dqn:
+            return self._q(t_logits).argmax(-1)
+        o_logits = self.online.logits(
+            self.online.encode(x.next_states, x.next_audio),
+            self.online.sample_noise(self.cfg.batch_size, self.gen, self.device),
+        )
+        return self._q(o_logits).argmax(-1)
+
+    def _dqn_loss(self, x: _Inputs, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The online latent of s_t and the per-sample loss (B,): cross-entropy to the C51
+        target, or Huber to the scalar one."""
+        latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
+        noise = self.online.sample_noise(self.cfg.batch_size, self.gen, self.device)
+        chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
+        if self.cfg.distributional:
+            return latent, -(target * chosen_logits.log_softmax(-1)).sum(-1)
+        return latent, F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
+
+    def _spr_loss(
+        self, x: _Inputs, latent: torch.Tensor, spr_targets: torch.Tensor | None
+    ) -> torch.Tensor:
+        """SPR's per-sample loss (B,): squared distance between the normalized predictions
+        of the rolled-out latents and the targets, over the steps of the same trajectory,
+        averaged over the steps (zeros without SPR)."""
+        if spr_targets is None:
+            return torch.zeros(self.cfg.batch_size, device=self.device)
+        rolled = self.online.rollout(latent, x.actions[:, : self.cfg.spr_steps])
+        preds = F.normalize(torch.stack([self.online.predict(p) for p in rolled], dim=1), dim=-1)
+        mask = torch.as_tensor(x.same_trajectory[:, 1:], device=self.device)
+        return (((preds - spr_targets) ** 2).sum(-1) * mask).mean(1)
+
+    def _importance_weights(self, b: Batch) -> torch.Tensor:
+        """PER's (priority + 1e-10)^-beta over the batch maximum (ones when uniform)."""
+        if not self.cfg.prioritized:
+            return torch.ones(self.cfg.batch_size, device=self.device)
+        w = np.power(b.priorities + 1e-10, -importance_at(self.cfg, self.env_steps))
+        return torch.as_tensor(w / w.max(), dtype=torch.float32, device=self.device)
+
+    def _apply_gradient(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.cfg.grad_clip_norm)
+        self.optimizer.step()
+
+    def _update_priorities(self, b: Batch, dqn_loss: torch.Tensor) -> None:
+        """New priorities (loss + 1e-10)^alpha of the sampled slots."""
+        if not self.cfg.prioritized:
+            return
+        loss = dqn_loss.detach().cpu().numpy().astype(np.float64)
+        self.replay.update_priorities(b.slots, np.power(loss + 1e-10, self.cfg.priority_exponent))
+
     # -- resets ------------------------------------------------------------------------
     def _reset(self) -> None:
         cfg = self.cfg
-        kw = dict(
-            shrink=cfg.reset_shrink,
-            perturb=cfg.reset_perturb,
-            shrink_groups=cfg.reset_shrink_groups,
-            full_groups=cfg.reset_full_groups,
-        )
-        shrink_perturb_(self.online, self._new_network(), **kw)
+        self._shrink_perturb(self.online)
         if cfg.reset_target:
-            shrink_perturb_(self.target, self._new_network(), **kw)
+            self._shrink_perturb(self.target)
         if cfg.reset_optimizer == "all":
             # The reference rebuilds the whole optax state (its copy of the kept keys
             # never reaches the nested Adam moments), Adam's step counts included.
@@ -533,6 +579,18 @@ class ValueAgent:
                     self.optimizer.state.pop(p, None)
         self.cycle_steps = 0
         self.resets += 1
+
+    def _shrink_perturb(self, net: ValueNetwork) -> None:
+        """Shrink and perturb ``net`` towards a new network (a fresh draw for each call)."""
+        cfg = self.cfg
+        shrink_perturb_(
+            net,
+            self._new_network(),
+            shrink=cfg.reset_shrink,
+            perturb=cfg.reset_perturb,
+            shrink_groups=cfg.reset_shrink_groups,
+            full_groups=cfg.reset_full_groups,
+        )
 
     # -- protocol: metrics and state ---------------------------------------------------
     def metrics(self) -> dict[str, float]:
@@ -599,8 +657,9 @@ def _cpu_copy(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
-        out = type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
-        if hasattr(obj, "_metadata"):  # module state dicts carry layer versions
+        out: Any = type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
+        # Module state dicts carry layer versions in an attribute set on the OrderedDict.
+        if hasattr(obj, "_metadata"):
             out._metadata = copy.deepcopy(obj._metadata)
         return out
     if isinstance(obj, list | tuple):
@@ -611,11 +670,11 @@ def _cpu_copy(obj: Any) -> Any:
 def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
     """The network of ``cfg`` for ``obs_spec`` (uninitialized: build under a meta device
     to count parameters without memory)."""
-    use_audio = obs_spec.audio_shape is not None and cfg.audio_channels > 0
+    audio_shape = obs_spec.audio_shape if cfg.audio_channels > 0 else None
     return ValueNetwork(
         num_actions=obs_spec.num_actions,
         image_shape=tuple(obs_spec.image_shape),
-        audio_shape=tuple(obs_spec.audio_shape) if use_audio else None,
+        audio_shape=None if audio_shape is None else tuple(audio_shape),
         encoder=cfg.encoder,
         width_scale=cfg.width_scale,
         padding=cfg.padding,
@@ -627,7 +686,7 @@ def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
         sigma0=cfg.noisy_sigma0,
         spr=cfg.spr_weight > 0,
         transition_batchnorm=cfg.transition_batchnorm,
-        audio_channels=cfg.audio_channels if use_audio else 0,
+        audio_channels=0 if audio_shape is None else cfg.audio_channels,
     )
 
 

@@ -10,11 +10,14 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.core.errors import BenchError, unknown
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def field_names(cls: type) -> list[str]:
@@ -58,7 +61,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise BenchError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         return from_mapping(hint, value, where=where)

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 from array import array
-from typing import Any
+from typing import Any, NamedTuple
 
 import ale_py
 import cv2
@@ -76,6 +76,7 @@ DEFAULT_PROTOCOL = ProtocolConfig()
 # One small copy per RING_SLACK steps instead of a shift of the whole stack every step.
 RING_SLACK = 32
 RESET_MARK = -1  # in the replay log of resets and actions
+StepResult = tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]
 
 
 def audio_samples(protocol: ProtocolConfig) -> int:
@@ -92,6 +93,16 @@ def derive_seeds(seed: int) -> tuple[int, np.random.SeedSequence]:
     ale_seq, noop_seq = np.random.SeedSequence(seed).spawn(2)
     # ALE takes a signed 32-bit int.
     return int(ale_seq.generate_state(1, np.uint32)[0] >> 1), noop_seq
+
+
+class _Skip(NamedTuple):
+    """What the frame-skip loop of one agent step saw."""
+
+    reward: int  # raw, summed over the emulated frames
+    emulated: int  # emulator frames run (fewer than frame_skip when the loop stopped early)
+    fetched: int  # grayscale screens fetched for pooling
+    life_loss: bool
+    game_over: bool
 
 
 def _check_protocol(protocol: ProtocolConfig) -> None:
@@ -143,7 +154,10 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         # The banner and ROM messages go to stderr on construction; keep only errors.
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
         self._ale = ale_py.ALEInterface()
-        self._rom = roms.get_rom_path(get_game(game).rom_id)
+        rom = roms.get_rom_path(get_game(game).rom_id)
+        if rom is None:
+            raise ValueError(f"ale-py has no ROM for {self.game}")
+        self._rom = rom
         self._noop_rng: np.random.Generator
         self._seed(seed)
 
@@ -152,13 +166,30 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._actions: list[ale_py.Action] = list(actions)
         self.num_actions = len(self._actions)
         self.action_space = spaces.Discrete(self.num_actions)
+        # gymnasium types Dict as Space[dict[str, Space]], though its samples are dicts of
+        # the subspaces' samples (arrays here).
+        self.observation_space = self._observation_space()  # type: ignore[assignment]
+        self._allocate(*ale.getScreenDims())
+        self._pos = 0  # the stacks are ring[pos : pos + stack]
+        self._lives = 0
+        self._t = 0
+        self._return = 0.0
+        self._noops = 0
+        self._needs_reset = True
+
+    def _observation_space(self) -> spaces.Dict:
+        """The uint8 image stack, and the audio stack when audio is on."""
         img_shape = (self._stack, self._size, self._size)
-        obs_spaces = {"image": spaces.Box(0, 255, img_shape, np.uint8)}
+        obs_spaces: dict[str, spaces.Space[Any]] = {
+            "image": spaces.Box(0, 255, img_shape, np.uint8)
+        }
         if self._samples:
             obs_spaces["audio"] = spaces.Box(0, 255, (self._stack, self._samples), np.uint8)
-        self.observation_space = spaces.Dict(obs_spaces)
+        return spaces.Dict(obs_spaces)
 
-        h, w = ale.getScreenDims()
+    def _allocate(self, h: int, w: int) -> None:
+        """The buffers ``step`` writes into, made once: screens of ``h`` x ``w`` pixels to
+        pool, and the stack rings with their row views."""
         self._frames = np.zeros((self._pool, h, w), np.uint8)  # grayscale screens to pool
         self._pooled = np.zeros((h, w), np.uint8)
         rows = self._stack - 1 + RING_SLACK
@@ -176,12 +207,6 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             else []
             for row in self._aud_rows
         ]
-        self._pos = 0  # the stacks are ring[pos : pos + stack]
-        self._lives = 0
-        self._t = 0
-        self._return = 0.0
-        self._noops = 0
-        self._needs_reset = True
 
     # ----------------------------------------------------------------------------- seeding
     def _seed(self, seed: int) -> None:
@@ -281,65 +306,77 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         }
         return self._obs(), info
 
-    def step(
-        self, action: int | np.integer
-    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def step(self, action: int | np.integer) -> StepResult:
         if self._needs_reset:
             raise RuntimeError("step() after the episode ended (or before reset()): reset first")
         index = int(action)
         a = self._actions[index]
         self._log.append(index)
-        ale = self._ale
-        skip = self._skip
-        first_pooled = skip - self._pool
-        frames = self._frames
         row = self._advance()
-        slots = self._aud_slots[row]
-        audio_on = bool(slots)
-        boundary = self._life_boundary
+        skip = self._emulate(a, row)
+        self._resize_into(self._pooled_screen(skip.fetched), row)
+        self._finish_audio(row, skip.emulated)
+        if skip.life_loss and self._life_boundary and not skip.game_over:
+            self._clear_older()
+        return self._end_step(skip)
 
+    def _emulate(self, a: ale_py.Action, row: int) -> _Skip:
+        """Repeat ``a`` for frame_skip emulator frames, collecting each frame's audio into
+        ``row`` (audio "on") and fetching the screens to pool; stops at the frame of a game
+        over, or of a life loss when life loss is a boundary."""
+        ale = self._ale
+        slots = self._aud_slots[row]
+        first_pooled = self._skip - self._pool
         reward = 0
         fetched = 0
         emulated = 0
         life_loss = False
         game_over = False
         lives = self._lives
-        for i in range(skip):
+        for i in range(self._skip):
             reward += ale.act(a)
             emulated = i + 1
-            if audio_on:
+            if slots:
                 ale.getAudio(slots[i])
             game_over = ale.game_over()
             new_lives = ale.lives()
             if new_lives < lives:
                 life_loss = True
             lives = new_lives
-            stop = game_over or (life_loss and boundary)
+            stop = game_over or (life_loss and self._life_boundary)
             if i >= first_pooled or stop:
-                ale.getScreenGrayscale(frames[fetched])
+                ale.getScreenGrayscale(self._frames[fetched])
                 fetched += 1
             if stop:
                 break
         self._lives = lives
+        return _Skip(reward, emulated, fetched, life_loss, game_over)
 
+    def _pooled_screen(self, fetched: int) -> np.ndarray:
+        """The pixel-wise max of the ``fetched`` screens (the screen itself when one)."""
+        frames = self._frames
         if fetched == 1:
-            src = frames[0]
-        else:
-            src = self._pooled
-            np.maximum(frames[0], frames[1], out=src)
-            for k in range(2, fetched):
-                np.maximum(src, frames[k], out=src)
-        self._resize_into(src, row)
-        if audio_on:
-            if emulated < skip:  # frames not emulated made no sound
+            return frames[0]
+        src = self._pooled
+        np.maximum(frames[0], frames[1], out=src)
+        for k in range(2, fetched):
+            np.maximum(src, frames[k], out=src)
+        return src
+
+    def _finish_audio(self, row: int, emulated: int) -> None:
+        """Complete the step's audio entry: silence in the slots of frames not emulated
+        (audio "on"), or the last emulated frame's samples (sem3)."""
+        if self._aud_slots[row]:
+            if emulated < self._skip:  # frames not emulated made no sound
                 self._aud_rows[row][emulated * AUDIO_FRAME_SAMPLES :] = SILENCE
         elif self._samples:
-            ale.getAudio(self._aud_rows[row])  # sem3: the last emulated frame only
-        if life_loss and boundary and not game_over:
-            self._clear_older()
+            self._ale.getAudio(self._aud_rows[row])
 
+    def _end_step(self, skip: _Skip) -> StepResult:
+        """Count the step and build what ``step`` returns."""
+        game_over = skip.game_over
         self._t += 1
-        raw = float(reward)
+        raw = float(skip.reward)
         self._return += raw
         truncated = not game_over and self._t >= self.protocol.max_episode_steps
         if game_over or truncated:
@@ -347,13 +384,13 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         learn_reward = min(1.0, max(-1.0, raw)) if self.protocol.clip_rewards else raw
         info = {
             "learn_reward": learn_reward,
-            "learn_terminal": game_over or (life_loss and self.protocol.life_loss_terminal),
-            "life_loss": life_loss,
-            "lives": lives,
+            "learn_terminal": game_over or (skip.life_loss and self.protocol.life_loss_terminal),
+            "life_loss": skip.life_loss,
+            "lives": self._lives,
             "episode_step": self._t,
-            "episode_frame_number": ale.getEpisodeFrameNumber(),
+            "episode_frame_number": self._ale.getEpisodeFrameNumber(),
             "episode_return": self._return,
-            "frames": emulated,
+            "frames": skip.emulated,
         }
         return self._obs(), raw, game_over, truncated, info
 

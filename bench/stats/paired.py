@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from scipy import stats
@@ -34,6 +35,15 @@ PAIRED_METRICS = (
     "paired_win_rate",  # fraction of pairs with B > A (ties 1/2), mean over games
     "probability_of_improvement",  # P(B > A), Mann-Whitney per game, mean over games
 )
+
+
+class _Options(TypedDict):
+    """The bootstrap options every interval of one comparison shares."""
+
+    reps: int
+    seed: int
+    level: float
+    method: Method
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ def compare(
             *metrics.game_means(d),
         ]
     )
-    options = dict(reps=reps, seed=seed, level=level, method=method)
+    options = _Options(reps=reps, seed=seed, level=level, method=method)
     low, high = interval(PairedKernel(sa, sb), [sa.sizes], point, stream=stream, **options)
     ests = [
         Estimate(float(p), float(lo), float(hi)) for p, lo, hi in zip(point, low, high, strict=True)

@@ -21,9 +21,16 @@ from bench.env.protocol import ProtocolConfig
 from bench.suite.budget import Budget, Resources
 
 SUITE_KEYS = (
-    "name", "description", "games", "seeds", "variants", "axes", "budget", "protocol",
+    "name",
+    "description",
+    "games",
+    "seeds",
+    "variants",
+    "axes",
+    "budget",
+    "protocol",
     "resources",
-)  # fmt: skip
+)
 VARIANT_KEYS = ("name", "agent", "preset", "overrides")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
@@ -247,11 +254,9 @@ def _checked_axis(
     """An axis whose every value type-checks against every config it applies to."""
     if section == "agent":
         for v in variants:
-            if field not in field_names(type(v.config)):
-                raise unknown(
-                    f"config field of variant {v.name!r}", field, field_names(type(v.config)),
-                    where=where,
-                )  # fmt: skip
+            names = field_names(type(v.config))
+            if field not in names:
+                raise unknown(f"config field of variant {v.name!r}", field, names, where=where)
             values = tuple(coerce_field(type(v.config), field, x, where=where) for x in values)
     else:
         cls = ProtocolConfig if section == "protocol" else Budget
