@@ -153,7 +153,8 @@ def metrics_frame(rows: list[tuple[str, str, str, int, str, float]]) -> pd.DataF
 @pytest.fixture
 def no_disk(monkeypatch):
     """Any file read or written in the block fails the test, but for code: the libraries'
-    files and compiled-code caches (numba reads both when it first compiles)."""
+    files, compiled-code caches and installed packages' metadata (numba reads all three when
+    it first compiles; an editable install keeps its metadata in the checkout)."""
     games()  # the game table is read once and cached, before the block
     libraries = (sys.prefix, sys.base_prefix)
     for target, name in (
@@ -167,7 +168,8 @@ def no_disk(monkeypatch):
 
         def guard(*args, _original=original, **kwargs):
             path = str(args[0])
-            if not path.startswith(libraries) and "__pycache__" not in path:
+            code = ("__pycache__", ".egg-info", ".dist-info")
+            if not path.startswith(libraries) and not any(c in path for c in code):
                 raise AssertionError(f"the analysis touched the disk: {path}")
             return _original(*args, **kwargs)
 
