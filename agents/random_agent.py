@@ -9,6 +9,7 @@ import numpy as np
 
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
+from bench.core.seeding import sequence
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,8 @@ class RandomAgent:
     def __init__(self, config: RandomConfig, *, obs_spec: ObsSpec, seed: int) -> None:
         self.config = config
         self.num_actions = obs_spec.num_actions
-        self._rng = np.random.default_rng(np.random.SeedSequence(seed))
-        self._eval_rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        self._rng = np.random.default_rng(sequence(seed))
+        self._eval_rng = np.random.default_rng(sequence(seed, 1))
         self._steps = 0
 
     def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:

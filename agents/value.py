@@ -23,6 +23,7 @@ from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
 from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
+from bench.core.seeding import spawn
 
 
 # ======================================================================================
@@ -298,7 +299,7 @@ class ValueAgent:
         self.device = resolve_device(cfg.device if cfg.device != "auto" else device)
         self.use_audio = obs_spec.audio_shape is not None and cfg.audio_channels > 0
         self.spr = cfg.spr_weight > 0
-        seeds = np.random.SeedSequence(seed).spawn(6)
+        seeds = spawn(seed, 6)
         # Separate streams so that evaluation never moves the training randomness.
         self.sample_rng = np.random.default_rng(seeds[0])  # replay sampling
         self.act_rng = np.random.default_rng(seeds[1])  # training epsilon-greedy

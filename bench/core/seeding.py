@@ -25,6 +25,11 @@ def derive_seed(seed: int, *path: int, bits: Literal[32, 64] = 32) -> int:
     return int(np.random.SeedSequence([seed, *path]).generate_state(1, dtype)[0])
 
 
+def sequence(seed: int, *path: int) -> np.random.SeedSequence:
+    """The seed sequence at ``path`` below ``seed`` (``sequence(s)`` is ``SeedSequence(s)``)."""
+    return np.random.SeedSequence([seed, *path])
+
+
 def spawn(seed: int, n: int) -> list[np.random.SeedSequence]:
     """``n`` independent child sequences of ``seed`` (for a component with several streams)."""
-    return np.random.SeedSequence(seed).spawn(n)
+    return sequence(seed).spawn(n)

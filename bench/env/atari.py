@@ -62,6 +62,7 @@ import numpy as np
 from ale_py import roms
 from gymnasium import spaces
 
+from bench.core.seeding import spawn
 from bench.core.spaces import ObsSpec
 from bench.env.games import get_game
 from bench.env.protocol import AUDIO_MODES, ProtocolConfig
@@ -90,7 +91,7 @@ def audio_samples(protocol: ProtocolConfig) -> int:
 
 def derive_seeds(seed: int) -> tuple[int, np.random.SeedSequence]:
     """The emulator's ``random_seed`` and the no-op generator's seed, from an env seed."""
-    ale_seq, noop_seq = np.random.SeedSequence(seed).spawn(2)
+    ale_seq, noop_seq = spawn(seed, 2)
     # ALE takes a signed 32-bit int.
     return int(ale_seq.generate_state(1, np.uint32)[0] >> 1), noop_seq
 
