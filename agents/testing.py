@@ -11,6 +11,7 @@ import numpy as np
 
 from agents.protocol import Agent, ObsSpec, Transition
 from agents.registry import AgentEntry
+from bench.core.safe_state import round_trip
 
 
 def synthetic_obs(
@@ -93,7 +94,8 @@ def check_agent(
     seed: int = 0,
 ) -> None:
     """The contract: act shapes and dtypes in both modes, eval acting leaves the state
-    alone, observe, float metrics, and a state round trip that continues identically."""
+    alone, observe, float metrics, and a state round trip through the checkpoint format
+    that continues identically."""
     spec = obs_spec or ObsSpec(num_actions=5)
     config = entry.preset(None) if config is None else config
     agent = entry.make(config, obs_spec=spec, seed=seed, device="cpu")
@@ -120,7 +122,8 @@ def check_agent(
         assert isinstance(k, str) and type(v) is float and math.isfinite(v), (k, v)
 
     other = entry.make(config, obs_spec=spec, seed=seed + 1, device="cpu")
-    other.load_state_dict(agent.state_dict())
+    # Through the checkpoint format: tensors, arrays and plain data only (no code on load).
+    other.load_state_dict(round_trip(agent.state_dict()))
     same_state(agent.state_dict(), other.state_dict(), "state after load")
     stream = np.random.SeedSequence(seed + 7)
     a1 = drive(agent, spec, np.random.default_rng(stream), steps)

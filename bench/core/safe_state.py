@@ -99,7 +99,19 @@ def write_state(f: IO[bytes], state: Any) -> None:
 
 def read_state(path: Path) -> Any:
     """The state in a safe state file; CorruptStateError when it is not whole and unaltered."""
-    data = path.read_bytes()
+    return decode(path.read_bytes(), where=str(path))
+
+
+def round_trip(state: Any) -> Any:
+    """``state`` written and read back as a state file (the contract test of an agent)."""
+    buf = io.BytesIO()
+    write_state(buf, state)
+    return decode(buf.getvalue(), where="state")
+
+
+def decode(data: bytes, *, where: str) -> Any:
+    """The state in the bytes of a state file (``where`` names it in errors)."""
+    path = where
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + TRAILER:
         raise CorruptStateError(f"{path}: not a state file, or truncated")
     body, trailer = memoryview(data)[len(MAGIC) : -TRAILER], data[-TRAILER:]

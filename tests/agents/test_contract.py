@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from agents.protocol import ObsSpec
-from agents.registry import get_agent, registered
+from agents.random_agent import RandomAgent, RandomConfig
+from agents.registry import AgentEntry, get_agent, registered
 from agents.testing import check_agent
 from bench.core.config import override
+from bench.core.safe_state import UnsafeStateError
 from tests.agents.conftest import TINY
 
 AUDIO = ObsSpec(num_actions=6, image_shape=(4, 84, 84), audio_shape=(4, 2048))
@@ -62,3 +64,27 @@ def test_audio_changes_the_action_values():
         ]
     assert lat[0].shape == (1, 10, 11, 11)  # 8 image channels (32 x 0.25) + 2 audio
     assert not torch.equal(lat[0], lat[1])
+
+
+class _PicklingAgent(RandomAgent):
+    """Keeps an arbitrary object in its state: loading it would need unpickling code."""
+
+    def state_dict(self):
+        return super().state_dict() | {"helper": RandomConfig()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict({k: v for k, v in state.items() if k != "helper"})
+
+
+def test_the_contract_refuses_state_that_a_checkpoint_could_not_hold_safely():
+    entry = AgentEntry(
+        name="pickling",
+        config_cls=RandomConfig,
+        factory=lambda config, *, obs_spec, seed, device: _PicklingAgent(
+            config, obs_spec=obs_spec, seed=seed
+        ),
+    )
+    with pytest.raises(
+        UnsafeStateError, match=r"state\.helper is a agents\.random_agent\.RandomConfig"
+    ):
+        check_agent(entry, steps=5)
