@@ -111,7 +111,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
         print(line)
     if not outcome.waited:
         return 0
-    print(f"{len(outcome.states) - len(outcome.failed)} finished, {len(outcome.failed)} failed")
+    elsewhere = [r for r, st in outcome.states.items() if st == State.RUNNING]
+    finished = len(outcome.states) - len(outcome.failed) - len(elsewhere)
+    line = f"{finished} finished, {len(outcome.failed)} failed"
+    if elsewhere:  # another launch took them between our look and our start
+        line += f", {len(elsewhere)} still running in another launch"
+    print(line)
     for run_id in outcome.failed:
         print(f"  failed {run_id}: {ledger.status(run_id).error}")
     return 1 if outcome.failed else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -33,12 +34,22 @@ from bench.run.status import Status
 from bench.suite.expand import RunSpec, protocol_id
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary file that replaces ``path`` only when the block completes without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; a lab's shared folder needs umask
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -108,12 +119,30 @@ class Ledger:
     def exists(self) -> bool:
         return self.runs_dir.is_dir()
 
+    def check_writable(self) -> None:
+        """A BenchError unless the folder is new, empty, or already a ledger: a launch never
+        writes into a folder of other files (the user's own ``suite.yaml``, say)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise BenchError(f"--out {self.root}: is a file; give a folder for the ledger")
+        if self.root.is_dir() and not self.is_ledger() and any(self.root.iterdir()):
+            raise BenchError(
+                f"--out {self.root}: holds other files and is not a ledger (no index.json); "
+                "give a new or empty folder"
+            )
+
+    def is_ledger(self) -> bool:
+        return (self.root / "index.json").is_file() or self.runs_dir.is_dir()
+
     def prepare(self, specs: list[RunSpec], *, suite_text: str | None = None) -> None:
-        """Create the folders of runs not yet in the ledger; existing runs are left alone."""
+        """Create the folders of runs not yet in the ledger; existing runs are left alone.
+
+        The suite is copied to ``suite.yaml``; a different earlier copy is kept as
+        ``suites/<hash>.yaml`` rather than overwritten."""
+        self.check_writable()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         ids = self.run_ids()
         if suite_text is not None:
-            atomic_write(self.root / "suite.yaml", suite_text)
+            self._keep_suite(suite_text)
         code = None
         for spec in specs:
             d = self.run_dir(spec.run_id)
@@ -128,6 +157,15 @@ class Ledger:
         # Earlier launches' runs stay indexed: a suite edited between launches loses nothing.
         ids += [s.run_id for s in specs if s.run_id not in ids]
         write_json(self.root / "index.json", {"runs": ids})
+
+    def _keep_suite(self, text: str) -> None:
+        path = self.root / "suite.yaml"
+        if path.is_file():
+            old = path.read_bytes()
+            if old != text.encode():
+                name = hashlib.sha256(old).hexdigest()[:12]
+                atomic_write(self.root / "suites" / f"{name}.yaml", old)
+        atomic_write(path, text)
 
     def run_ids(self) -> list[str]:
         """Every run in the ledger, in launch order where known."""
@@ -187,6 +225,11 @@ class Ledger:
     def evals(self, run_id: str) -> list[dict[str, Any]]:
         path = self.run_dir(run_id) / "evals.json"
         return read_json(path)["evals"] if path.is_file() else []
+
+    def has_final(self, run_id: str) -> bool:
+        """True when the run's final evaluation is recorded: the run is done, whatever its
+        status file says, and nothing may run it again."""
+        return any(ev.get("final") for ev in self.evals(run_id))
 
 
 def write_episodes(path: Path, rows: list[tuple[int, float, int]]) -> None:

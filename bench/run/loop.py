@@ -263,7 +263,10 @@ def execute(run_dir: str | Path, options: LogOptions = NO_SINKS) -> State:
         if not held:
             return State.RUNNING
         status = ledger.status(run_id)
-        if status.state == State.DONE:
+        if status.state == State.DONE or ledger.has_final(run_id):
+            if status.state != State.DONE:  # killed between the final evaluation and here
+                status.state, status.env_step = State.DONE, status.env_steps
+                ledger.write_status(run_id, status)
             return State.DONE
         status.state, status.attempts, status.error = State.RUNNING, status.attempts + 1, ""
         status.host = socket.gethostname()

@@ -39,11 +39,14 @@ def live_slurm_jobs(job_ids: Iterable[str]) -> dict[str, str] | None:
 def effective_state(
     ledger: Ledger, run_id: str, status: Status, jobs: dict[str, str] | None
 ) -> State:
-    """The state a person should see: stale "running" or "queued" become "interrupted"."""
-    if status.state not in ACTIVE:
-        return status.state
+    """The state a person should see: stale "running" or "queued" become "interrupted", and
+    a run whose final evaluation is recorded is done whatever its status file says."""
     if ledger.is_locked(run_id):
         return State.RUNNING
+    if status.state != State.DONE and ledger.has_final(run_id):
+        return State.DONE
+    if status.state not in ACTIVE:
+        return status.state
     if status.job_id and jobs is not None and status.job_id in jobs:
         return State.RUNNING if jobs[status.job_id] == "RUNNING" else State.QUEUED
     if status.job_id and jobs is None:
