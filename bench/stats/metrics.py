@@ -94,15 +94,25 @@ def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> fl
     same column order; run counts may differ, and NaN marks a missing run.
     """
     x, y = _matrix(scores_x), _matrix(scores_y)
+    if _full(x) and _full(y) and x.shape[1] == y.shape[1]:
+        return float(rly.probability_of_improvement(x, y))
+    return float(np.mean(improvement_per_game(x, y)))
+
+
+def improvement_per_game(scores_x: np.ndarray, scores_y: np.ndarray) -> np.ndarray:
+    """P(X > Y) in each game: the Mann-Whitney U over runs / (n_x n_y), ties 1/2.
+
+    ``scores_x`` (n_runs_x, n_games) and ``scores_y`` (n_runs_y, n_games) -> (n_games,).
+    """
+    x, y = _matrix(scores_x), _matrix(scores_y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"X has {x.shape[1]} games and Y has {y.shape[1]}")
-    if _full(x) and _full(y):
-        return float(rly.probability_of_improvement(x, y))
-    per_game = [
-        _improvement_matrix(a[~np.isnan(a)], b[~np.isnan(b)]).mean()
-        for a, b in zip(x.T, y.T, strict=True)
-    ]
-    return float(np.mean(per_game))
+    return np.array(
+        [
+            _improvement_matrix(a[~np.isnan(a)], b[~np.isnan(b)]).mean()
+            for a, b in zip(x.T, y.T, strict=True)
+        ]
+    )
 
 
 def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -310,7 +320,8 @@ class ImprovementKernel:
 
     Uses per-game count vectors: U_g = c_x^T M_g c_y with M_g from ``_improvement_matrix``,
     so a replicate costs a small matrix product instead of a Mann-Whitney test. Counts are
-    over the original positions, so any layout (a jackknife's) works. Returns (B, 1).
+    over the original positions, so any layout (a jackknife's) works. Returns (B, 1); the
+    per-game values are ``per_game``.
     """
 
     def __init__(self, x: Strata, y: Strata) -> None:
@@ -323,14 +334,18 @@ class ImprovementKernel:
         ]
 
     def __call__(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        return self.per_game(c, sizes).mean(axis=1, keepdims=True)
+
+    def per_game(self, c: Sequence[np.ndarray], sizes: Sequence[np.ndarray]) -> np.ndarray:
+        """P(X > Y) of each game in each replicate: (B, n_games)."""
         cx, cy = c
-        total = np.zeros(cx.shape[0])
+        out = np.empty((cx.shape[0], len(self.m)))
         for g, m in enumerate(self.m):
             a, b = self.x.offsets[g], self.x.offsets[g + 1]
-            c, d = self.y.offsets[g], self.y.offsets[g + 1]
-            u = ((cx[:, a:b] @ m) * cy[:, c:d]).sum(axis=1)
-            total += u / (sizes[0][g] * sizes[1][g])
-        return (total / len(self.m))[:, None]
+            e, f = self.y.offsets[g], self.y.offsets[g + 1]
+            u = ((cx[:, a:b] @ m) * cy[:, e:f]).sum(axis=1)
+            out[:, g] = u / (sizes[0][g] * sizes[1][g])
+        return out
 
 
 class ProfileKernel:
