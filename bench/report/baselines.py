@@ -17,9 +17,11 @@ treat ledger runs, baselines and external files alike.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,17 +34,152 @@ REQUIRED = ("algorithm", "game", "run", "score")
 OPTIONAL = ("env_step",)
 
 
+# The protocol each published set was produced under. The keys that are fields of
+# ``bench.env.protocol.ProtocolConfig`` are compared with a ledger's recorded protocol by
+# ``--reproduce``; the others are details of the reference code that a run does not record:
+#   noop_unit                  "emulator_frames" (ale.act(0)) or "agent_steps" (4 frames each)
+#   noop_observation           "reset_frame": the agent's first observation is the frame at
+#                              reset, whatever the no-ops did; "after_noops": the frame after
+#   resize_interpolation       OpenCV's interpolation to 84 x 84: "area" or "linear"
+#   life_loss_ends_frame_skip  whether a life loss stops the 4-frame skip early
+#   life_loss_frame            "stale": the step that loses a life returns the previous
+#                              step's pooled frames (Dopamine <= 4.0.3 breaks before fetching)
+# Where each value comes from (file, line, commit): bench/data/baselines/SOURCES.md.
+_ATARI_100K: dict[str, Any] = {
+    "sticky_actions": 0.0,
+    "full_action_space": False,
+    "frame_skip": 4,
+    "max_pool_frames": 2,
+    "image_size": 84,
+    "frame_stack": 4,
+    "life_loss_terminal": True,
+    "clip_rewards": True,
+    "max_episode_steps": 27_000,
+    "audio": "off",
+    "eval_epsilon": 0.001,
+}
+DOPAMINE_2021 = _ATARI_100K | {
+    "noop_min": 0,
+    "noop_max": 29,
+    "noop_unit": "emulator_frames",
+    "noop_observation": "reset_frame",
+    "resize_interpolation": "area",
+    "life_loss_ends_frame_skip": True,
+    "life_loss_frame": "stale",
+}
+BBF_RUNNER = _ATARI_100K | {
+    "noop_min": 0,
+    "noop_max": 29,
+    "noop_unit": "agent_steps",
+    "noop_observation": "after_noops",
+    "resize_interpolation": "area",
+    "life_loss_ends_frame_skip": True,
+    "life_loss_frame": "stale",
+}
+SPR_ENV = _ATARI_100K | {
+    "noop_min": 1,
+    "noop_max": 30,
+    "noop_unit": "emulator_frames",
+    "noop_observation": "after_noops",
+    "resize_interpolation": "linear",
+    "life_loss_ends_frame_skip": False,
+    "life_loss_frame": "fresh",
+}
+
+
 @dataclass(frozen=True)
 class Baseline:
     label: str  # the algorithm label in reports; distinct from the project's own variants
     final: str  # file in bench/data/baselines with final scores
     curves: str | None  # file with periodic evaluations, if published
     final_step: int  # env step (agent steps) of the final evaluation
+    source: str = ""  # where the per-run numbers come from
+    license: str = ""  # of the source
+    protocol: Mapping[str, Any] = field(default_factory=dict)  # see DOPAMINE_2021 above
+    protocol_note: str = ""  # the protocol in a sentence, for a report's provenance
+    eval_episodes: int = 100  # evaluation episodes averaged into a run's score
+    # The aggregates its paper (or the colab that published the runs) prints, as printed:
+    # "0.183", or a range "1.03-1.05"; ``benchmarks/baseline_aggregates.py`` checks them.
+    paper: Mapping[str, str] = field(default_factory=dict)
+    paper_source: str = ""
 
+
+_RLIABLE = (
+    "the rliable authors' per-run data (Agarwal et al. 2021), mirrored in RLE-Foundation/rllte"
+)
+_RLIABLE_LICENSE = (
+    "rliable (which publishes and reads the data) Apache-2.0; the bucket states no license; "
+    "the mirror MIT"
+)
+_BBF = "google-research/google-research bigger_better_faster/scores"
 
 BASELINES: dict[str, Baseline] = {
-    "DER": Baseline("DER (published)", "der_final_scores.csv", "der_learning_curves.csv", 100_000),
-    "BBF": Baseline("BBF (published)", "bbf_rr8_final_scores.csv", None, 100_000),
+    "DER": Baseline(
+        "DER (published)",
+        "der_final_scores.csv",
+        "der_learning_curves.csv",
+        100_000,
+        source=f"{_RLIABLE} (hsuanwu/evaluation/atari_100k/DER.json)",
+        license=_RLIABLE_LICENSE,
+        protocol=DOPAMINE_2021,
+        protocol_note=(
+            "Dopamine's Atari-100k runner (2021): 0-29 no-op starts as emulator frames, the "
+            "first observation the reset frame; the frame skip stops at a life loss and that "
+            "step keeps the previous frames; area resize; eval epsilon 0.001; 100 episodes "
+            "after 100k agent steps"
+        ),
+        paper={"iqm": "0.183", "median": "0.189", "mean": "0.350"},
+        paper_source="Agarwal et al. 2021 (IQM); the rliable colab prints median and mean",
+    ),
+    "BBF": Baseline(
+        "BBF (published)",
+        "bbf_rr8_final_scores.csv",
+        None,
+        100_000,
+        source=f"{_BBF}/RR8_BBF.csv",
+        license="Apache-2.0",
+        protocol=BBF_RUNNER,
+        protocol_note=(
+            "the BBF runner over Dopamine 4.0.2's preprocessing: 0-29 no-op starts as agent "
+            "steps (up to 29 x 4 frames); the frame skip stops at a life loss and that step "
+            "keeps the previous frames; area resize; eval epsilon 0.001; 100 episodes after "
+            "100k agent steps; replay ratio 8"
+        ),
+        paper={"iqm": "1.03-1.05"},
+        paper_source="Schwarzer et al. 2023 (BBF), replay ratio 8",
+    ),
+    "BBF-RR2": Baseline(
+        "BBF RR2 (published)",
+        "bbf_rr2_final_scores.csv",
+        None,
+        100_000,
+        source=f"{_BBF}/RR2_BBF.csv",
+        license="Apache-2.0",
+        protocol=BBF_RUNNER,
+        protocol_note=(
+            "the BBF runner over Dopamine 4.0.2's preprocessing, as BBF; replay ratio 2 "
+            "(the shipped BBF.gin)"
+        ),
+        paper={"iqm": "0.94"},
+        paper_source="BBF reference code, replay ratio 2 (spec/agents.md: IQM about 0.94)",
+    ),
+    "SPR": Baseline(
+        "SPR (published)",
+        "spr_final_scores.csv",
+        None,
+        100_000,
+        source=f"{_RLIABLE} (hsuanwu/evaluation/atari_100k/SPR.json)",
+        license=_RLIABLE_LICENSE,
+        protocol=SPR_ENV,
+        protocol_note=(
+            "SPR's own env (mila-iqia/spr src/rlpyt_atari_env.py): 1-30 no-op starts as "
+            "emulator frames; linear resize; the frame skip runs all 4 frames through a life "
+            "loss, then one more NOOP frame; eval epsilon 0.001; 100 episodes after 100k "
+            "agent steps"
+        ),
+        paper={"iqm": "0.337"},
+        paper_source="Agarwal et al. 2021",
+    ),
 }
 
 

@@ -60,7 +60,9 @@ def provenance_section(prov: dict[str, Any]) -> list[str]:
         out.append(f"- suites: {', '.join(prov['suites'])}")
     if prov["inputs"]["dirs"]:
         out.append(f"- ledgers: {', '.join(prov['inputs']['dirs'])}")
-    out += [f"- baseline {n}: {src}" for n, src in prov["baseline_sources"].items()]
+    for n, src in prov["baseline_sources"].items():
+        note = prov["baseline_protocols"].get(n, {}).get("note", "")
+        out.append(f"- baseline {n}: {src}" + (f"; protocol: {note}" if note else ""))
     if prov["inputs"]["externals"]:
         out.append(f"- external scores: {', '.join(prov['inputs']['externals'])}")
     out.append(f"- git SHAs: {', '.join(prov['git_shas']) or 'none recorded'}")

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bench import __version__
+from bench.report.baselines import BASELINES
 from bench.report.columns import RUN_RECORD_COLUMNS
 from bench.report.options import LEVEL, Inputs, ReportOptions
 from bench.report.protocols import protocol_configs
@@ -85,6 +86,7 @@ def build_provenance(
         "provisional": not missing.empty,
         "inputs": inputs.to_json(),
         "baseline_sources": {n: inputs.baseline_sources.get(n, "") for n in inputs.baselines},
+        "baseline_protocols": {n: baseline_protocol(n) for n in inputs.baselines if n in BASELINES},
         "suites": sorted(_strings(runs.get("suite"))),
         "git_shas": sorted({s for s in evals["git_sha"] if s} | _strings(runs.get("git_sha"))),
         "protocols": {p: configs.get(p, {}) for p in used},
@@ -97,4 +99,17 @@ def build_provenance(
         "missing_runs": run_records(missing),
         "failed_runs": run_records(failed),
         "notes": notes,
+    }
+
+
+def baseline_protocol(name: str) -> dict[str, Any]:
+    """What provenance.json says of a bundled baseline: its protocol, license and source."""
+    base = BASELINES[name]
+    return {
+        "note": base.protocol_note,
+        "config": dict(base.protocol),
+        "final_step": base.final_step,
+        "eval_episodes": base.eval_episodes,
+        "source": base.source,
+        "license": base.license,
     }
