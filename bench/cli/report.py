@@ -24,8 +24,10 @@ from bench.report.baselines import (
 from bench.report.columns import RUN_COLUMNS, empty_frame
 from bench.report.load import load_metrics, load_results
 from bench.report.options import Inputs, ReportOptions
+from bench.report.reproduction import parse_reproduce
 from bench.report.write import write_report
 from bench.stats.estimates import AGGREGATE_REPS, PROFILE_REPS
+from bench.stats.twosample import PERMUTATIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +56,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="paired comparison of B against A, e.g. audio=off:audio=on or two labels",
     )
     parser.add_argument(
+        "--reproduce",
+        default="",
+        metavar="NAME[=LABEL]",
+        help="compare one algorithm's runs (LABEL, if the ledgers hold several) with the "
+        f"bundled published runs NAME ({','.join(BASELINES)}): per-game and IQM differences, "
+        "permutation tests, a verdict",
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=PERMUTATIONS,
+        help="permutations of the reproduction's tests",
+    )
+    parser.add_argument(
         "--reps", type=int, default=AGGREGATE_REPS, help="bootstrap replicates for aggregates"
     )
     parser.add_argument(
@@ -73,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_of(args: argparse.Namespace) -> ReportOptions:
     """The report's options; a BenchError for replicate counts below 1."""
-    for name in ("reps", "profile_reps"):
+    for name in ("reps", "profile_reps", "permutations"):
         if getattr(args, name) < 1:
             raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
     return ReportOptions(
@@ -83,6 +99,8 @@ def options_of(args: argparse.Namespace) -> ReportOptions:
         bca=args.bca,
         allow_mixed_protocols=args.allow_mixed_protocols,
         compare=tuple(args.compare),
+        reproduce=args.reproduce,
+        permutations=args.permutations,
     )
 
 
@@ -91,6 +109,9 @@ def main(args: argparse.Namespace) -> int:
     options = options_of(args)
     dirs = [Path(d) for d in args.dirs]
     names = parse_baselines(args.baselines) if args.baselines else []
+    if args.reproduce:  # the published runs it compares with are loaded, asked for or not
+        name, _ = parse_reproduce(args.reproduce)
+        names += [name] if name not in names else []
     frames, runs, metrics = [], empty_frame(RUN_COLUMNS), None
     if dirs:
         evals, runs = load_results(dirs)

@@ -48,6 +48,7 @@ from bench.report.learning import (
 from bench.report.options import LEVEL, Inputs, ReportOptions
 from bench.report.protocols import check_protocols, protocol_configs, protocol_note
 from bench.report.provenance import build_provenance
+from bench.report.reproduction import Reproduction, reproduction_of, reproduction_record
 from bench.report.scores import (
     Coverage,
     algorithm_order,
@@ -91,6 +92,7 @@ class Report:
     missing: pd.DataFrame  # expected runs without a final evaluation, with state and error
     provenance: dict[str, Any]  # the contents of provenance.json
     notes: tuple[str, ...]
+    reproduction: Reproduction | None = None  # --reproduce: ours against a published set
 
     @property
     def provisional(self) -> bool:
@@ -119,22 +121,21 @@ def analyze(
 
     The bootstraps run in this order, each on its own named stream: aggregates ("label"),
     per-game means ("label/games"), P(X > Y) ("x>y"), profiles ("label/profile"), curves
-    ("label/curve@step"), paired comparisons ("a:b").
+    ("label/curve@step"), paired comparisons ("a:b"), the reproduction ("ours~published").
     """
     inputs = inputs or Inputs()
     evals, runs = prepare(evals, runs)
     protocols = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
     order = algorithm_order(evals, runs)
     finals, notes = finals_of(evals, order)
+    reproduction = reproduction_of(finals.table, runs, options, protocols=protocols)
     estimates = {lb: aggregates_of(m, lb, options) for lb, m in finals.matrices.items()}
     per_game = per_game_table(finals, options)
     improvement = improvement_of(finals.matrices, options)
     taus, profiles = profiles_of(finals.matrices, options)
     curves, learning_curves, curve_notes = learning_data(evals, finals, options)
     training, training_notes = training_data(metrics, order, runs)
-    comparisons, compare_notes = paired_comparisons(
-        evals, finals, options, protocols=protocols, configs=protocol_configs(runs)
-    )
+    comparisons, compare_notes = paired_comparisons(evals, finals, runs, options, protocols)
     notes += curve_notes + training_notes + compare_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
@@ -147,6 +148,7 @@ def analyze(
         protocols=protocols,
         games=finals.games,
         notes=notes,
+        reproduction=reproduction_record(reproduction),
     )
     return Report(
         labels=tuple(finals.labels),
@@ -165,6 +167,7 @@ def analyze(
         missing=missing,
         provenance=provenance,
         notes=tuple(notes),
+        reproduction=reproduction,
     )
 
 
@@ -360,12 +363,13 @@ def training_data(
 def paired_comparisons(
     evals: pd.DataFrame,
     finals: Finals,
+    runs: pd.DataFrame,
     options: ReportOptions,
-    *,
     protocols: dict[str, list[str]],
-    configs: dict[str, dict[str, Any]],
 ) -> tuple[tuple[Comparison, ...], list[str]]:
-    """The ``--compare`` comparisons over the common games, and notes on dropped games."""
+    """The ``--compare`` comparisons over the common games, and notes on dropped games;
+    ``protocols``: each label's protocols, their configs from the ledgers' ``runs``."""
+    configs = protocol_configs(runs)
     labels = evals.drop_duplicates("algorithm")[["algorithm", "variant", "condition"]]
     labels = labels[labels["algorithm"].isin(finals.labels)]
     common = finals.games.common

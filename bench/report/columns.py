@@ -47,6 +47,16 @@ PAIRED_GAME_COLUMNS = (
     "comparison", "game", "n_pairs", "hns_mean_a", "hns_mean_b", "difference", "ci_low",
     "ci_high", "wilcoxon_statistic", "p_value", "p_holm",
 )  # fmt: skip
+# A reproduction (``--reproduce``): ours against a published per-run set, one row per game
+# (statistic "mean": means over runs) and an overall row (statistic "IQM"); raw-score columns
+# are empty on the overall row. p_adjusted is Holm's over the games; the overall test is the
+# primary one and is not adjusted.
+REPRODUCTION_COLUMNS = (
+    "baseline", "algorithm", "game", "statistic", "n_ours", "n_published", "score_ours",
+    "score_published", "score_difference", "score_ci_low", "score_ci_high", "hns_ours",
+    "hns_published", "hns_difference", "hns_ci_low", "hns_ci_high", "p_improvement",
+    "p_improvement_ci_low", "p_improvement_ci_high", "p_value", "p_adjusted", "verdict",
+)  # fmt: skip
 # Per-game learning curves: raw score, mean and standard error over runs at each env step.
 LEARNING_CURVE_COLUMNS = ("game", "algorithm", "env_step", "mean", "se", "n_runs")
 # Training metrics per algorithm: mean and standard error over runs at each env step.

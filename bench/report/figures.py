@@ -381,3 +381,36 @@ def forest(
         _tidy(ax)
         ax.spines["left"].set_visible(False)
         return _save(fig, path)
+
+
+def reproduction_forest(
+    table: pd.DataFrame, path: Path, *, title: str, color: str = OKABE_ITO[0]
+) -> list[Path]:
+    """A reproduction (``columns.REPRODUCTION_COLUMNS``): per-game mean difference ours -
+    published (human-normalized) with CIs, sorted, and the IQM difference at the bottom.
+
+    Filled markers: the verdict is "differs" (Holm-adjusted per game; the IQM test overall).
+    """
+    games = table[table["statistic"] == "mean"].sort_values("hns_difference", kind="stable")
+    overall = table[table["statistic"] == "IQM"].iloc[0]
+    with paper_style():
+        fig, ax = plt.subplots(
+            figsize=(COLUMN_WIDTH, 0.6 + 0.13 * (len(games) + 2)), layout="constrained"
+        )
+        rows = [(y, r) for y, r in enumerate(games.itertuples(), start=2)]
+        for y, r in rows + [(0, overall)]:
+            c = "k" if y == 0 else color
+            ax.hlines(y, r.hns_ci_low, r.hns_ci_high, color=c, linewidth=1.4 if y == 0 else 1.0)
+            face = c if r.verdict == "differs" else "white"
+            ax.plot(r.hns_difference, y, "D" if y == 0 else "o", ms=3.5, mfc=face, mec=c, mew=0.8)
+        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
+        ax.set_yticks([0] + [y for y, _ in rows], ["IQM"] + [r.game for _, r in rows])
+        ax.get_yticklabels()[0].set_fontweight("bold")
+        ax.set_ylim(-1, len(rows) + 2)
+        ax.set_xlabel("Ours − published (human-normalized)")
+        ax.set_title(title, fontsize=7)
+        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+        ax.tick_params(axis="y", length=0, labelsize=6)
+        _tidy(ax)
+        ax.spines["left"].set_visible(False)
+        return _save(fig, path)

@@ -9,6 +9,7 @@ from typing import Any
 from bench.env.games import games as game_table
 from bench.report.analysis import Report
 from bench.report.compare import Comparison
+from bench.report.reproduction import METHOD, Reproduction
 from bench.report.tables import PAIRED_TITLES, ci, fmt
 from bench.stats import metrics
 
@@ -47,6 +48,8 @@ def markdown_report(report: Report, figures: Sequence[tuple[str, str]]) -> str:
         ]
     for c in report.comparisons:
         out += comparison_section(c)
+    if report.reproduction is not None:
+        out += reproduction_section(report.reproduction)
     out += per_game_section(report)
     out += figures_section(figures, tables=bool(report.comparisons))
     out += missing_section(report)
@@ -145,6 +148,58 @@ def comparison_section(c: Comparison) -> list[str]:
     ]
     header = ["Game", "Pairs", "Mean A", "Mean B", "B − A [95% CI]", "Wilcoxon p", "Holm p"]
     return out + [md_table(header, rows)]
+
+
+def reproduction_section(rep: Reproduction) -> list[str]:
+    """The verdicts, how they were reached, the protocol caveats and the per-game table."""
+    t = rep.table.set_index("game")
+    overall = t.loc["overall"]
+    differing = ", ".join(rep.games_differing) or "none"
+    out = [
+        f"## Reproduction: {rep.ours} vs {rep.published}",
+        "",
+        f"Overall: **{rep.verdict}** at level {rep.alpha:g}. IQM {fmt(overall['hns_ours'])} "
+        f"(ours) vs {fmt(overall['hns_published'])} (published), difference "
+        f"{_ci_of(overall, 'hns')}; P(ours > published) {_ci_of(overall, 'p_improvement')}; "
+        f"permutation p = {overall['p_value']:.3g}. Games that differ: {differing} "
+        f"(of {len(rep.games)}).",
+        "",
+        f"Verdicts: {METHOD}; {rep.result.permutations:,} permutations. Intervals: 95% "
+        "stratified bootstrap, ours and the published runs resampled independently; with few "
+        "runs per game they are narrower than the tests, and the verdicts come from the "
+        "tests. Differences are ours − published.",
+        "",
+        f"Protocol of the published runs: {rep.protocol_note}.",
+        "",
+    ]
+    if rep.protocol_differences:
+        out += [
+            "**The protocols differ** (compared anyway, --allow-mixed-protocols): "
+            + "; ".join(rep.protocol_differences)
+            + ".",
+            "",
+        ]
+    if rep.unverified:
+        out += ["Not checked (recorded on one side only): " + "; ".join(rep.unverified) + ".", ""]
+    rows = [
+        [g, f"{int(r.n_ours)} / {int(r.n_published)}", f"{r.score_ours:.1f}"]
+        + [f"{r.score_published:.1f}", _ci_of(r, "score", 1), _ci_of(r, "hns")]
+        + [_ci_of(r, "p_improvement", 2), f"{r.p_value:.3g}", f"{r.p_adjusted:.3g}", r.verdict]
+        for g, r in t.drop(index="overall").iterrows()
+    ]
+    header = ["Game", "Runs (ours / published)", "Mean ours", "Mean published"]
+    header += ["Difference [95% CI]", "HNS difference [95% CI]", "P(ours > published)"]
+    return out + [md_table(header + ["p", "Holm p", "Verdict"], rows)]
+
+
+def _ci_of(row: Any, prefix: str, digits: int = 3) -> str:
+    """ "0.012 [-0.006, 0.032]" from a reproduction row's <prefix>_difference (or
+    <prefix> for P(ours > published)) and its <prefix>_ci_low / _ci_high."""
+    point = row[prefix] if prefix == "p_improvement" else row[f"{prefix}_difference"]
+    return (
+        f"{point:.{digits}f} [{row[f'{prefix}_ci_low']:.{digits}f}, "
+        f"{row[f'{prefix}_ci_high']:.{digits}f}]"
+    )
 
 
 def per_game_section(report: Report) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.stats.bootstrap import Method
 from bench.stats.estimates import AGGREGATE_REPS, PROFILE_REPS
+from bench.stats.twosample import PERMUTATIONS
 
 LEVEL = 0.95  # of every confidence interval
 
@@ -19,6 +20,8 @@ class ReportOptions:
     bca: bool = False
     allow_mixed_protocols: bool = False
     compare: tuple[str, ...] = ()  # --compare specs, "A:B"
+    reproduce: str = ""  # --reproduce spec, "DER" or "DER=LABEL"
+    permutations: int = PERMUTATIONS  # of the reproduction's permutation tests
 
     @property
     def method(self) -> Method:

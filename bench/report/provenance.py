@@ -76,8 +76,9 @@ def build_provenance(
     protocols: dict[str, list[str]],
     games: Coverage,
     notes: list[str],
+    reproduction: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The contents of ``provenance.json``."""
+    """The contents of ``provenance.json``; ``reproduction`` is the ``--reproduce`` record."""
     configs = protocol_configs(runs)
     failed = runs[runs["state"] == State.FAILED] if len(runs) else runs
     used = sorted({p for v in protocols.values() for p in v if p})
@@ -99,6 +100,7 @@ def build_provenance(
         "missing_runs": run_records(missing),
         "failed_runs": run_records(failed),
         "notes": notes,
+        "reproduction": reproduction,
     }
 
 

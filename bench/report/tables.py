@@ -178,6 +178,8 @@ def write_tables(report: Report, out: Path) -> None:
     report.per_game.to_csv(out / "per_game.csv", index=False)
     if report.improvement:
         improvement_table(report).to_csv(out / "probability_of_improvement.csv", index=False)
+    if report.reproduction is not None:
+        report.reproduction.table.to_csv(out / "reproduction.csv", index=False)
     if report.comparisons:
         paired_aggregate_table(report).to_csv(out / "paired_aggregates.csv", index=False)
         paired_game_table(report).to_csv(out / "paired_per_game.csv", index=False)

@@ -1,7 +1,8 @@
 """Writing a ``Report`` to its folder: CSV and LaTeX tables, figures, provenance.json and
 report.md.
 
-    aggregates.csv, per_game.csv, probability_of_improvement.csv, paired_*.csv
+    aggregates.csv, per_game.csv, probability_of_improvement.csv, paired_*.csv,
+    reproduction.csv
     provenance.json, report.md
     tables/{aggregates,per_game,paired}.tex
     figures/<name>.{pdf,png}
@@ -71,6 +72,12 @@ def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
         title = f"B = {c.b}\nA = {c.a}"
         draw = partial(fig.forest, c.result, c.games, title=title, color=color)
         plan.append(FigureFile(f"Paired differences: {c.b} − {c.a}", f"figures/forest_{k}", draw))
+    rep = report.reproduction
+    if rep is not None:
+        title = f"{rep.ours} − {rep.published}"
+        color = colors.get(rep.ours, fig.OKABE_ITO[0])
+        draw = partial(fig.reproduction_forest, rep.table, title=title, color=color)
+        plan.append(FigureFile(f"Reproduction: {title}", "figures/reproduction", draw))
     return plan
 
 
