@@ -28,7 +28,13 @@ PACKAGES = ("bench", "agents")
 
 class _RunJob:
     """A checkpointable job: on preemption or timeout submitit requeues it, and the run
-    resumes from its last checkpoint."""
+    resumes from its last checkpoint.
+
+    submitit calls ``checkpoint`` from its USR2 handler, wherever the run is; nothing needs
+    saving then, because the run loop writes a checkpoint every ``budget.checkpoint_every``
+    steps (the steps since are done again, identically). A job requeued by SLURM itself
+    (``scontrol requeue``, preemption with requeue) is killed and simply starts again.
+    """
 
     def __init__(self, options: LogOptions) -> None:
         self.options = options
@@ -42,14 +48,20 @@ class _RunJob:
         return submitit.helpers.DelayedSubmission(_RunJob(self.options), run_dir)
 
 
+def cluster_config() -> dict[str, str]:
+    """The cluster's settings as ``scontrol show config`` prints them (empty when it fails)."""
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
+    config = {}
+    for line in out.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            config[key.strip()] = value.strip()
+    return config
+
+
 def max_array_size() -> int:
     """The cluster's MaxArraySize (job arrays hold at most this many tasks)."""
-    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
-    for line in out.stdout.splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "MaxArraySize":
-            return int(value.strip())
-    return 1001  # SLURM's default
+    return int(cluster_config().get("MaxArraySize", 1001))  # 1001: SLURM's default
 
 
 def snapshot_code(root: Path) -> Path:
@@ -79,6 +91,22 @@ def snapshot_code(root: Path) -> Path:
     return dest
 
 
+# Every attempt resumes from the run's last checkpoint, so a run longer than its time limit
+# goes on over several jobs: up to this many timeouts (submitit's default is 3) before the
+# run is recorded as failed ("timed-out too many times"; --retry-failed resumes it).
+MAX_TIMEOUTS = 10
+
+# submitit asks SLURM for USR2 this long before the time limit. SLURM checks limits every 30 s
+# and signals up to 30 s earlier than asked, so a limit shorter than the delay would signal a
+# job as soon as it starts: short limits get a sixth of their length instead.
+SIGNAL_DELAY_S = 90
+
+
+def signal_delay_s(time_min: int) -> int:
+    """Seconds before the time limit at which a job is told to checkpoint and requeue."""
+    return min(SIGNAL_DELAY_S, max(1, time_min * 60 // 6))
+
+
 def slurm_parameters(resources: Resources, *, suite: str, array_parallelism: int) -> dict[str, Any]:
     """submitit's parameters for a job array of runs that need ``resources``."""
     params: dict[str, Any] = {
@@ -86,6 +114,7 @@ def slurm_parameters(resources: Resources, *, suite: str, array_parallelism: int
         "cpus_per_task": resources.cpus,
         "mem_gb": resources.mem_gb,
         "timeout_min": resources.time_min,
+        "slurm_signal_delay_s": signal_delay_s(resources.time_min),
         "slurm_job_name": f"bench-{suite}",
     }
     if resources.gpus:
@@ -147,7 +176,9 @@ class SlurmExecutor:
         try:
             for resources, ids in groups.items():
                 executor = submitit.AutoExecutor(
-                    folder=ledger.root / "slurm" / "%j", cluster="slurm"
+                    folder=ledger.root / "slurm" / "%j",
+                    cluster="slurm",
+                    slurm_max_num_timeout=MAX_TIMEOUTS,
                 )
                 suite = ledger.spec(ids[0]).suite
                 executor.update_parameters(
