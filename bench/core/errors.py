@@ -14,11 +14,12 @@ class BenchError(Exception):
     exit_code = 2
 
 
-class FieldError(BenchError):
+class FieldError(BenchError, ValueError):
     """A config field whose value is outside its domain, raised by a config's own checks.
 
     ``bench.core.config.override`` puts the key path in front, so a suite's error reads
-    ``suite.yaml: protocol.frame_skip: 0 is out of range; valid: 1..64``.
+    ``suite.yaml: protocol.frame_skip: 0 is out of range; valid: 1..64``. It is also a
+    ValueError, as for any invalid value given to a constructor in code.
     """
 
     def __init__(self, field: str, problem: str) -> None:
