@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,8 +22,8 @@ from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
-from bench.core.config import override, to_dict
-from bench.core.errors import BenchError
+from bench.core.config import check_finite, override, require, to_dict
+from bench.core.errors import FieldError
 from bench.core.seeding import spawn
 
 
@@ -106,37 +107,70 @@ class ValueConfig:
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
     def __post_init__(self) -> None:
-        problems = [
-            ("replay_ratio must be >= 0", self.replay_ratio < 0),
-            ("n_step and n_step_start must be >= 1", min(self.n_step, self.n_step_start) < 1),
-            (
-                "gamma and gamma_start must be in (0, 1)",
-                not (0 < self.gamma < 1 and 0 < self.gamma_start < 1),
-            ),
-            (
-                "batch_size and replay_capacity must be >= 1",
-                min(self.batch_size, self.replay_capacity) < 1,
-            ),
-            (
-                "target_tau must be in (0, 1] and target_period >= 1",
-                not 0 < self.target_tau <= 1 or self.target_period < 1,
-            ),
-            (
-                "C51 needs num_atoms >= 2 and v_min < v_max",
-                self.distributional and (self.num_atoms < 2 or self.v_min >= self.v_max),
-            ),
-            ("SPR needs spr_steps >= 1", self.spr_weight > 0 and self.spr_steps < 1),
-            ("width_scale must be > 0", self.width_scale <= 0),
-        ]
-        unknown_groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
-        unknown_groups -= set(MODULE_GROUPS)
+        # Checks only: a config outside these ranges cannot train (or crashes at run time),
+        # so it is refused when a suite is loaded. ``override`` adds the key path.
+        check_finite(self)
+        for name, ok, valid in _domain(self):
+            require(ok, name, getattr(self, name), valid)
+        groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
+        unknown_groups = groups - set(MODULE_GROUPS)
         if unknown_groups:
-            problems.append(
-                (f"unknown reset groups {sorted(unknown_groups)}; valid: {MODULE_GROUPS}", True)
+            raise FieldError(
+                "reset_shrink_groups"
+                if unknown_groups & set(self.reset_shrink_groups)
+                else "reset_full_groups",
+                f"unknown reset groups {sorted(unknown_groups)}; valid: {MODULE_GROUPS}",
             )
-        for message, bad in problems:
-            if bad:
-                raise BenchError(f"value agent config: {message}")
+
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?")
+
+
+def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
+    """(field, within its range, the range) for every checked field of a config."""
+    unit = "0..1"
+    return [
+        ("width_scale", 0 < c.width_scale <= 64, "more than 0, at most 64"),
+        ("hidden_dim", 1 <= c.hidden_dim <= 1 << 16, "1..65536"),
+        ("num_atoms", not c.distributional or 2 <= c.num_atoms <= 1024, "2..1024 (C51)"),
+        ("v_max", not c.distributional or c.v_min < c.v_max, f"more than v_min ({c.v_min})"),
+        ("noisy_sigma0", c.noisy_sigma0 >= 0, "at least 0"),
+        ("audio_channels", 0 <= c.audio_channels <= 1024, "0..1024"),
+        ("n_step", 1 <= c.n_step <= 1000, "1..1000"),
+        ("n_step_start", 1 <= c.n_step_start <= 1000, "1..1000"),
+        ("gamma", 0 < c.gamma < 1, "between 0 and 1, exclusive"),
+        ("gamma_start", 0 < c.gamma_start < 1, "between 0 and 1, exclusive"),
+        ("anneal_steps", c.anneal_steps >= 0, "at least 0"),
+        ("replay_capacity", c.replay_capacity >= 1, "at least 1"),
+        ("priority_exponent", c.priority_exponent >= 0, "at least 0"),
+        ("importance_start", 0 <= c.importance_start <= 1, unit),
+        ("importance_end", 0 <= c.importance_end <= 1, unit),
+        ("importance_anneal_steps", c.importance_anneal_steps >= 0, "at least 0"),
+        ("learning_starts", c.learning_starts >= 0, "at least 0"),
+        ("batch_size", 1 <= c.batch_size <= 1 << 16, "1..65536"),
+        ("replay_ratio", 0 <= c.replay_ratio <= 1024, "0..1024 gradient steps per env step"),
+        ("target_tau", 0 < c.target_tau <= 1, "more than 0, at most 1"),
+        ("target_period", c.target_period >= 1, "at least 1"),
+        ("spr_weight", c.spr_weight >= 0, "at least 0 (0 disables SPR)"),
+        ("spr_steps", c.spr_weight == 0 or 1 <= c.spr_steps <= 100, "1..100 with SPR on"),
+        ("shift_pad", 0 <= c.shift_pad <= 64, "0..64"),
+        ("intensity_scale", c.intensity_scale >= 0, "at least 0"),
+        ("learning_rate", c.learning_rate > 0, "more than 0"),
+        ("adam_beta1", 0 <= c.adam_beta1 < 1, "0 up to, not including, 1"),
+        ("adam_beta2", 0 <= c.adam_beta2 < 1, "0 up to, not including, 1"),
+        ("adam_eps", c.adam_eps >= 0, "at least 0"),
+        ("weight_decay", c.weight_decay >= 0, "at least 0"),
+        ("grad_clip_norm", c.grad_clip_norm >= 0, "at least 0 (0: no clipping)"),
+        ("reset_interval", c.reset_interval >= 0, "at least 0 (0: no resets)"),
+        ("reset_shrink", 0 <= c.reset_shrink <= 1, unit),
+        ("reset_perturb", 0 <= c.reset_perturb <= 1, unit),
+        ("no_resets_after", c.no_resets_after >= 0, "at least 0"),
+        ("epsilon_start", 0 <= c.epsilon_start <= 1, unit),
+        ("epsilon_end", 0 <= c.epsilon_end <= 1, unit),
+        ("epsilon_decay_steps", c.epsilon_decay_steps >= 0, "at least 0"),
+        ("epsilon_eval", 0 <= c.epsilon_eval <= 1, unit),
+        ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda or cuda:N"),
+    ]
 
 
 # ======================================================================================

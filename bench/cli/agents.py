@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from agents.protocol import ObsSpec
-from agents.registry import get_agent, registered
+from agents.registry import AgentEntry, get_agent, registered
 from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
+from bench.core.names import check_agent_ref
+from bench.env.games import get_game
 from bench.run.perf import measure_agent
 
 
@@ -67,18 +70,43 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_ACTIONS = 1024  # ALE's full action set has 18
+AUDIO_FRAME = 512  # samples of one emulator frame
+MAX_AUDIO = 64 * AUDIO_FRAME  # frame_skip at most 64
+MAX_STEPS = 10_000_000
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?")
+
+
+def check_obs_options(num_actions: int, audio_samples: int) -> None:
+    """``--num-actions`` and ``--audio-samples`` within what an Atari env can give."""
+    if not 1 <= num_actions <= MAX_ACTIONS:
+        raise BenchError(
+            f"--num-actions must be positive, got {num_actions}; valid: 1..{MAX_ACTIONS}"
+        )
+    if audio_samples and not (
+        AUDIO_FRAME <= audio_samples <= MAX_AUDIO and audio_samples % AUDIO_FRAME == 0
+    ):
+        raise BenchError(
+            f"--audio-samples: {audio_samples} is not a whole number of frames; valid: 0 (no "
+            f"audio) or a multiple of {AUDIO_FRAME} up to {MAX_AUDIO}"
+        )
+
+
 def _spec(num_actions: int, audio_samples: int) -> ObsSpec:
-    if num_actions < 1:
-        raise BenchError(f"--num-actions must be positive, got {num_actions}")
+    check_obs_options(num_actions, audio_samples)
     return ObsSpec(
         num_actions=num_actions, audio_shape=(4, audio_samples) if audio_samples else None
     )
 
 
+def _entry(agent: str) -> AgentEntry:
+    return get_agent(check_agent_ref(agent, where="--agent"), where="--agent")
+
+
 def describe(agent: str, preset: str, *, num_actions: int, audio_samples: int = 0) -> dict:
     """The resolved config of a preset and its parameter counts per module."""
-    entry = get_agent(agent)
-    config = entry.preset(preset, where="describe")
+    entry = _entry(agent)
+    config = entry.preset(preset, where="preset")
     out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
     counts = entry.count_parameters(config, _spec(num_actions, audio_samples))
     if counts is not None:
@@ -104,10 +132,22 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_perf_agent(args: argparse.Namespace) -> int:
-    entry = get_agent(args.agent)
-    config = entry.preset(args.preset, where="perf")
+    entry = _entry(args.agent)
+    config = entry.preset(args.preset, where="--preset")
     if args.replay_ratio is not None:
-        config = override(config, {"replay_ratio": args.replay_ratio}, where="--replay-ratio")
+        try:
+            config = override(config, {"replay_ratio": args.replay_ratio}, where="")
+        except BenchError as e:
+            raise BenchError(f"--replay-ratio: {e}") from None
+    check_obs_options(args.num_actions, args.audio_samples)
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise BenchError(f"--steps: {args.steps} is out of range; valid: 1..{MAX_STEPS}")
+    if not DEVICE.fullmatch(args.device):
+        raise BenchError(
+            f"--device: {args.device!r} is not a device; valid: auto, cpu, mps, cuda, cuda:N"
+        )
+    if args.game is not None:
+        get_game(args.game, where="--game")
     result = measure_agent(
         entry,
         config,

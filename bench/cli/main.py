@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from bench.cli import agents, report, runs
-from bench.core.errors import BenchError
+from bench.core.errors import BenchError, one_line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a bad option is a BenchError: one ``error:`` line, exit 2
+    (argparse itself prints its usage first). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BenchError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bench", description="Benchmark and ablation harness for sample-efficient Atari RL"
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -23,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a BenchError (bad input) is one ``error:`` line and exit code 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted; relaunch to resume", file=sys.stderr)

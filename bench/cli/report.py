@@ -87,11 +87,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bca", action="store_true", help="BCa intervals instead of percentile")
 
 
+MAX_REPS = 1_000_000  # 20x the default; past it the bootstrap only costs memory and time
+MAX_SEED = 2**32 - 1
+
+
 def options_of(args: argparse.Namespace) -> ReportOptions:
-    """The report's options; a BenchError for replicate counts below 1."""
+    """The report's options; a BenchError for replicate counts or a seed out of range, or a
+    comparison of a side with itself."""
     for name in ("reps", "profile_reps", "permutations"):
-        if getattr(args, name) < 1:
-            raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
+        value = getattr(args, name)
+        if value < 1:
+            raise BenchError(f"--{name.replace('_', '-')} must be at least 1; valid: 1..{MAX_REPS}")
+        if value > MAX_REPS:
+            raise BenchError(
+                f"--{name.replace('_', '-')}: {value} is too many; valid: 1..{MAX_REPS}"
+            )
+    if not 0 <= args.seed <= MAX_SEED:
+        raise BenchError(f"--seed: {args.seed} is out of range; valid: 0..{MAX_SEED}")
+    for spec in args.compare:
+        a, sep, b = spec.partition(":")
+        if sep and ":" not in b and a.strip() == b.strip():
+            raise BenchError(
+                f"--compare {spec}: both sides are {a.strip()!r}; valid: A:B with A and B "
+                "different labels or conditions"
+            )
     return ReportOptions(
         reps=args.reps,
         profile_reps=args.profile_reps,
@@ -104,9 +123,29 @@ def options_of(args: argparse.Namespace) -> ReportOptions:
     )
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """The report folder is a folder (or can be made one); no input is given twice."""
+    out = Path(args.out)
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise BenchError(f"-o {out}: {p} is not a folder; valid: a new or existing folder")
+            break
+    for flag, paths in (("DIR", args.dirs), ("--external", args.external)):
+        seen: dict[Path, str] = {}
+        for p in paths:
+            key = Path(p).resolve()
+            if key in seen:
+                raise BenchError(
+                    f"{flag} {p}: given twice (as {seen[key]}); valid: each input once"
+                )
+            seen[key] = str(p)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``bench report``; returns the exit status."""
     options = options_of(args)
+    check_paths(args)
     dirs = [Path(d) for d in args.dirs]
     names = parse_baselines(args.baselines) if args.baselines else []
     if args.reproduce:  # the published runs it compares with are loaded, asked for or not

@@ -8,9 +8,11 @@ import json
 import sys
 from pathlib import Path
 
+from bench.core.errors import BenchError
+from bench.report.ledger_check import check_for_launch, checked_ledger
 from bench.run import monitor
 from bench.run.executors import DEFAULT_EXECUTOR, EXECUTORS
-from bench.run.ledger import Ledger, resolve_ledger
+from bench.run.ledger import Ledger
 from bench.run.status import State
 from bench.run.training_log import LogOptions
 from bench.suite.expand import RunSpec, expand, plan_summary
@@ -90,8 +92,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     options = LogOptions(tensorboard=args.tensorboard, wandb=args.wandb)
     options.check()
     executor = EXECUTORS[args.executor].from_args(args)
-    out = Path(args.out or Path("runs") / suite.name)
+    out = ledger_folder(Path(args.out) if args.out else Path("runs") / suite.name)
     ledger = Ledger(out)
+    check_for_launch(ledger, [s.run_id for s in specs])
     sel = monitor.select(ledger, specs, retry_failed=args.retry_failed)
     print(
         f"{suite.name}: {len(specs)} runs: {len(sel.done)} done, {len(sel.active)} active, "
@@ -122,11 +125,30 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
+def ledger_folder(out: Path) -> Path:
+    """``out`` if a launch may write its ledger there: a new folder, an empty one or a
+    ledger; never a file, a path through a file, or a folder holding other things."""
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise BenchError(
+                    f"--out {out}: {p} is not a folder; valid: a new folder, an empty one or "
+                    "a ledger"
+                )
+            break
+    if out.is_dir() and not Ledger(out).exists() and any(out.iterdir()):
+        raise BenchError(
+            f"--out {out}: a folder with other files and no runs/ inside; valid: a new "
+            "folder, an empty one or a ledger"
+        )
+    return out
+
+
 # ---------------------------------------------------------------- status
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    ledger = resolve_ledger(args.dir)
+    ledger = checked_ledger(args.dir, evals=False)
     ids = ledger.run_ids()
     st = monitor.states(ledger, ids)
     rows = []

@@ -1,18 +1,22 @@
 """Typed, frozen config dataclasses built from plain mappings (YAML only at the boundary).
 
 Loading rejects unknown keys with the key's path and the valid choices, and checks types,
-so a typo in a suite never silently does nothing.
+so a typo in a suite never silently does nothing. Numbers are finite (no NaN or infinity)
+and integers fit 64 bits; strings hold no control characters. Each config class checks its
+own fields' domains in ``__post_init__`` (``require``, ``check_finite``), raising a
+``FieldError`` that ``override`` prefixes with the key path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bench.core.errors import BenchError, unknown
+from bench.core.errors import BenchError, FieldError, shown, unknown
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -33,7 +37,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is typing.Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise BenchError(f"{where}: {value!r} is not one of {choices}")
+            raise BenchError(f"{where}: {shown(value)} is not one of {choices}")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -46,42 +50,61 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except BenchError as e:
                 errors.append(str(e))
-        raise BenchError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise BenchError(errors[0] if errors else f"{where}: invalid value {shown(value)}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise BenchError(f"{where}: expected a list, got {value!r}")
+            raise BenchError(f"{where}: expected a list, got {shown(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
-            raise BenchError(f"{where}: expected a list of {len(args)} items, got {value!r}")
+            raise BenchError(f"{where}: expected a list of {len(args)} items, got {shown(value)}")
         return tuple(
             _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True))
         )
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(value, Mapping):
-            raise BenchError(f"{where}: expected a mapping, got {value!r}")
+            raise BenchError(f"{where}: expected a mapping, got {shown(value)}")
         return dict(value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         return from_mapping(hint, value, where=where)
+    if hint in (bool, int, float, str):
+        return _scalar(value, hint, where)
+    return value
+
+
+INT64 = 2**63 - 1
+
+
+def _scalar(value: Any, hint: type, where: str) -> Any:
+    """A bool, int, float or str checked: no bool for a number, no NaN, no control chars."""
     if hint is bool:
         if not isinstance(value, bool):
-            raise BenchError(f"{where}: expected true or false, got {value!r}")
+            raise BenchError(f"{where}: expected true or false, got {shown(value)}")
         return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BenchError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BenchError(f"{where}: expected a number, got {value!r}")
-        return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise BenchError(f"{where}: expected a string, got {value!r}")
+            raise BenchError(f"{where}: expected a string, got {shown(value)}")
+        if not value.isprintable():
+            raise BenchError(f"{where}: {shown(value)} holds a control character; valid: text")
         return value
-    return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "an integer" if hint is int else "a number"
+        raise BenchError(f"{where}: expected {kind}, got {shown(value)}")
+    if hint is int:
+        if not isinstance(value, int):
+            raise BenchError(f"{where}: expected an integer, got {shown(value)}")
+        if abs(value) > INT64:
+            raise BenchError(f"{where}: {shown(value)} is out of range; valid: |n| < 2**63")
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise BenchError(f"{where}: {shown(value)} is not a finite number; valid: finite numbers")
+    return number
 
 
 def from_mapping(cls: type[T], data: Any, *, where: str) -> T:
@@ -89,7 +112,7 @@ def from_mapping(cls: type[T], data: Any, *, where: str) -> T:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise BenchError(f"{where}: expected a mapping, got {data!r}")
+        raise BenchError(f"{where}: expected a mapping, got {shown(data)}")
     return override(cls(), data, where=where)
 
 
@@ -102,7 +125,10 @@ def override(instance: T, changes: Mapping[str, Any], *, where: str) -> T:
         if key not in names:
             raise unknown("key", str(key), names, where=where)
         updates[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
-    return dataclasses.replace(instance, **updates)
+    try:
+        return dataclasses.replace(instance, **updates)
+    except FieldError as e:
+        raise BenchError(f"{where}.{e.field}: {e.problem}" if where else str(e)) from None
 
 
 def coerce_field(cls: type, name: str, value: Any, *, where: str) -> Any:
@@ -121,3 +147,17 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     return x
+
+
+def require(ok: bool, field: str, value: Any, valid: str) -> None:
+    """A config's own domain check: a ``FieldError`` unless ``ok`` (false for NaN too)."""
+    if not ok:
+        raise FieldError(field, f"{shown(value)} is out of range; valid: {valid}")
+
+
+def check_finite(instance: Any) -> None:
+    """A ``FieldError`` for the first float field of a dataclass that is NaN or infinite."""
+    for f in dataclasses.fields(instance):
+        value = getattr(instance, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FieldError(f.name, f"{value} is not a finite number; valid: finite numbers")

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.errors import BenchError, unknown
+from bench.core.errors import BenchError, shown, unknown
 from bench.env.games import get_game
 from bench.report.columns import EVAL_COLUMNS
 
 REQUIRED = ("algorithm", "game", "run", "score")
+MAX_BYTES = 100_000_000  # of an external score file (the bundled DER curves are 1.5 MB)
 OPTIONAL = ("env_step",)
 
 
@@ -230,6 +231,8 @@ def load_external(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: no such file; expected a CSV with columns {_columns_hint()}")
+    if path.stat().st_size > MAX_BYTES:
+        raise BenchError(f"{path}: file too large; valid: at most {MAX_BYTES:,} bytes")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -280,23 +283,19 @@ def read_scores(text: str, *, where: str) -> pd.DataFrame:
     empty = out["algorithm"] == ""
     if empty.any():
         raise BenchError(f"{where}: line {first_line + int(np.argmax(empty))}: empty algorithm")
+    unprintable = ~out["algorithm"].map(str.isprintable)
+    if unprintable.any():
+        i = int(np.argmax(unprintable))
+        raise BenchError(
+            f"{where}: line {first_line + i}: algorithm {out['algorithm'].iloc[i]!r} holds a "
+            "control character; valid: printable text"
+        )
     names: dict[str, str] = {}
     for i, game in enumerate(df["game"].str.strip()):
         if game not in names:
             names[game] = get_game(game, where=f"{where}: line {first_line + i}").name
     out["game"] = df["game"].str.strip().map(names)
-    numeric = {"run": "an integer", "score": "a number", "env_step": "an integer"}
-    for col in [c for c in ("run", "score", "env_step") if c in df.columns]:
-        values = pd.to_numeric(df[col].str.strip(), errors="coerce")
-        bad = values.isna() | ~np.isfinite(values)
-        if col != "score":
-            bad |= values != values.round()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise BenchError(
-                f"{where}: line {first_line + i}: {col} {df[col].iloc[i]!r} is not {numeric[col]}"
-            )
-        out[col] = values.astype(np.float64 if col == "score" else np.int64)
+    _numeric_columns(df, out, where=where, first_line=first_line)
     keys = ["algorithm", "game", "run"] + (["env_step"] if "env_step" in out.columns else [])
     dup = out.duplicated(keys)
     if dup.any():
@@ -304,6 +303,26 @@ def read_scores(text: str, *, where: str) -> pd.DataFrame:
         key = ", ".join(f"{k}={out[k].iloc[i]}" for k in keys)
         raise BenchError(f"{where}: line {first_line + i}: duplicate row for {key}")
     return out
+
+
+def _numeric_columns(df: pd.DataFrame, out: pd.DataFrame, *, where: str, first_line: int) -> None:
+    """``out``'s run, score and env_step from ``df``'s text: runs and steps integers in
+    range, scores finite (NaN, empty and infinite are refused, naming the line)."""
+    numeric = {"run": "an integer", "score": "a number", "env_step": "an integer"}
+    valid = {"run": "0..4294967295", "score": "finite numbers", "env_step": "0..10^12"}
+    highest = {"run": 2**32 - 1, "env_step": 10**12}
+    for col in [c for c in ("run", "score", "env_step") if c in df.columns]:
+        values = pd.to_numeric(df[col].str.strip(), errors="coerce").astype(np.float64)
+        bad = values.isna() | ~np.isfinite(values)
+        if col != "score":
+            bad |= (values != values.round()) | (values < 0) | (values > highest[col])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BenchError(
+                f"{where}: line {first_line + i}: {col} {shown(df[col].iloc[i])} is not "
+                f"{numeric[col]}; valid: {valid[col]}"
+            )
+        out[col] = values.astype(np.float64 if col == "score" else np.int64)
 
 
 def _as_evals(rows: pd.DataFrame, *, source: str) -> pd.DataFrame:

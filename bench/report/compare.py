@@ -78,6 +78,11 @@ def resolve_compare(spec: str, labels: pd.DataFrame) -> list[tuple[str, str]]:
         (la, ka), (lb, kb) = _match(a, labels), _match(b, labels)
         if not la or not lb:
             continue
+        if a == b or la == lb:
+            raise BenchError(
+                f"{where}: both sides name {'; '.join(la)}; valid: A:B naming different "
+                "labels or conditions"
+            )
         if len(la) == 1 and len(lb) == 1:
             return [(la[0], lb[0])]
         pairs = _pairs(la, lb, ka | kb, labels)

@@ -10,13 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.errors import BenchError
+from bench.core.errors import BenchError, shown
 from bench.report.columns import (
     LEDGER_EVAL_COLUMNS,
     LEDGER_RUN_COLUMNS,
     METRIC_COLUMNS,
     empty_frame,
 )
+from bench.report.ledger_check import checked_ledger
 from bench.run.ledger import resolve_ledger
 from bench.run.monitor import states
 from bench.suite.expand import RunSpec
@@ -42,6 +43,9 @@ def _identity(cfg: dict[str, Any], run_id: str, source: str) -> dict[str, Any]:
 def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every evaluation and every run of the launched suites in ``dirs``.
 
+    Every file read is checked first (``ledger_check``): a malformed one, or a NaN score,
+    is a one-line BenchError naming the file and the run.
+
     Returns (evals, runs):
       evals: one row per (run, evaluation), ``LEDGER_EVAL_COLUMNS``; score is the mean raw
              return of the evaluation's episodes
@@ -49,7 +53,7 @@ def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     eval_rows, run_rows = [], []
     for d in dirs:
-        ledger = resolve_ledger(d)
+        ledger = checked_ledger(d)  # every file it reads, NaN scores refused
         ids = ledger.run_ids()
         st = states(ledger, ids)
         for run_id in ids:
@@ -107,7 +111,11 @@ def load_metrics(dirs: list[Path]) -> pd.DataFrame:
 def read_metrics(path: Path) -> list[tuple[int, str, float]]:
     """(env_step, metric, value) of every metric of a ``metrics.jsonl`` file, in file order."""
     out: list[tuple[int, str, float]] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"{path}: cannot read ({e}); valid: UTF-8 JSON lines") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}: line {number}"
@@ -119,13 +127,16 @@ def read_metrics(path: Path) -> list[tuple[int, str, float]]:
             raise BenchError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         step = obj.pop("env_step", None)
         if not _is_number(step) or not math.isfinite(step) or step != int(step):
-            raise BenchError(f"{where}: env_step {step!r} is not an integer")
+            raise BenchError(f"{where}: env_step {shown(step)} is not an integer")
         for name, value in obj.items():
             if not _is_number(value):
-                raise BenchError(f"{where}: metric {name!r} is {value!r}, not a number")
+                raise BenchError(f"{where}: metric {name!r} is {shown(value)}, not a number")
             out.append((int(step), str(name), float(value)))
     return out
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a float can hold (an integer past 64 bits is refused, not overflowed)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, float) or abs(value) < 2**63

@@ -8,7 +8,6 @@ comparison pairs by (game, seed).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,7 +19,7 @@ from bench.core.config import from_mapping, override, to_dict
 from bench.core.errors import BenchError
 from bench.env.protocol import ProtocolConfig
 from bench.suite.budget import RECORDING_FIELDS, Budget, Resources
-from bench.suite.load import Suite
+from bench.suite.load import Suite, check_size
 
 
 @dataclass(frozen=True)
@@ -109,21 +108,20 @@ def protocol_id(protocol: ProtocolConfig | dict[str, Any]) -> str:
 
 
 def expand(suite: Suite) -> list[RunSpec]:
-    """The suite's runs, ordered game, variant, condition, seed."""
+    """The suite's runs, ordered game, variant, condition, seed.
+
+    The runs are counted first: a suite past ``bench.suite.load.MAX_RUNS`` is refused before
+    any is made. A combination of axis values that breaks a config's domain (each value was
+    checked alone when the suite loaded) is a BenchError naming the condition.
+    """
+    check_size(suite)
     specs: list[RunSpec] = []
     seen: dict[str, RunSpec] = {}
     conditions = list(itertools.product(*(a.values for a in suite.axes)))
     for game in suite.games:
         for variant in suite.variants:
             for values in conditions:
-                agent_cfg, protocol, budget = variant.config, suite.protocol, suite.budget
-                for axis, value in zip(suite.axes, values, strict=True):
-                    if axis.section == "agent":
-                        agent_cfg = override(agent_cfg, {axis.field: value}, where=axis.label)
-                    elif axis.section == "protocol":
-                        protocol = dataclasses.replace(protocol, **{axis.field: value})
-                    else:
-                        budget = dataclasses.replace(budget, **{axis.field: value})
+                agent_cfg, protocol, budget = _configs(suite, variant.config, values)
                 agent_dict = to_dict(agent_cfg)
                 for seed in suite.seeds:
                     identity = {
@@ -160,6 +158,23 @@ def expand(suite: Suite) -> list[RunSpec]:
                     seen[run_id] = spec
                     specs.append(spec)
     return specs
+
+
+def _configs(
+    suite: Suite, agent_cfg: Any, values: tuple[Any, ...]
+) -> tuple[Any, ProtocolConfig, Budget]:
+    """A variant's agent config, the protocol and the budget under one condition."""
+    protocol, budget = suite.protocol, suite.budget
+    label = ",".join(f"{a.label}={_fmt(v)}" for a, v in zip(suite.axes, values, strict=True))
+    for axis, value in zip(suite.axes, values, strict=True):
+        where = f"{suite.source}: condition {label}: {axis.section}"
+        if axis.section == "agent":
+            agent_cfg = override(agent_cfg, {axis.field: value}, where=where)
+        elif axis.section == "protocol":
+            protocol = override(protocol, {axis.field: value}, where=where)
+        else:
+            budget = override(budget, {axis.field: value}, where=where)
+    return agent_cfg, protocol, budget
 
 
 def _identity_budget(budget: Budget) -> dict[str, Any]:

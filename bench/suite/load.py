@@ -1,24 +1,30 @@
 """Suites: YAML at the boundary, validated into a typed, frozen ``Suite``.
 
 Every error is one line naming the file, the key path and the valid choices; nothing is
-launched or written before a suite validates and expands completely.
+launched or written before a suite validates and expands completely. The file itself is
+read by ``bench.suite.reading`` (size, encoding, aliases, nesting, duplicate keys); names
+are safe folder names (``bench.core.names``); every config field is checked against its
+range by its config class, axis values included; games and seeds appear once each; and a
+suite expands to at most ``MAX_RUNS`` runs, counted before anything is expanded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.registry import get_agent
 from bench.core.config import coerce_field, field_names, from_mapping, override
-from bench.core.errors import BenchError, unknown
-from bench.env.games import resolve_games
+from bench.core.errors import BenchError, FieldError, shown, unknown
+from bench.core.names import NAME_RULE, check_agent_ref, check_name, is_name
+from bench.env.games import get_game, resolve_games, subsets
 from bench.env.protocol import ProtocolConfig
 from bench.suite.budget import Budget, Resources
+from bench.suite.reading import load_yaml, read_text
 
 SUITE_KEYS = (
     "name",
@@ -34,6 +40,8 @@ SUITE_KEYS = (
 VARIANT_KEYS = ("name", "agent", "preset", "overrides")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
+MAX_RUNS = 100_000  # games x seeds x variants x conditions, counted before expanding
+MAX_SEED = 2**32 - 1  # seeds feed numpy's SeedSequence and the emulator's 32-bit seed
 
 
 @dataclass(frozen=True)
@@ -73,20 +81,19 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: suite file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise BenchError(f"{path}: not valid YAML{at}: {problem}") from None
+    data = load_yaml(read_text(path), source=str(path))
     return parse_suite(data, source=str(path), default_name=path.stem)
 
 
 def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite:
     """Validate a suite given as plain data (what YAML loading gives)."""
+    keys = ", ".join(SUITE_KEYS)
+    if data is None:
+        raise BenchError(f"{source}: the file holds no suite (it is empty); valid: keys {keys}")
     if not isinstance(data, Mapping):
-        raise BenchError(f"{source}: a suite must be a mapping with keys {', '.join(SUITE_KEYS)}")
+        raise BenchError(
+            f"{source}: a suite must be a mapping with keys {keys}; got {type(data).__name__}"
+        )
     for key in data:
         if key not in SUITE_KEYS:
             raise unknown("key", str(key), SUITE_KEYS, where=source)
@@ -94,20 +101,21 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
         if key not in data:
             raise BenchError(f"{source}: missing required key {key!r}")
 
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise BenchError(f"{source}: name: expected a non-empty string, got {name!r}")
-    games = tuple(resolve_games(_games_value(data["games"], source), where=f"{source}: games"))
+    name = _suite_name(data, source, default_name)
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise BenchError(f"{source}: description: expected text, got {shown(description)}")
+    games = _games(data["games"], source)
     seeds = _seeds(data["seeds"], source)
     protocol = from_mapping(ProtocolConfig, data.get("protocol"), where=f"{source}: protocol")
     budget = from_mapping(Budget, data.get("budget"), where=f"{source}: budget")
     resources = from_mapping(Resources, data.get("resources"), where=f"{source}: resources")
-    _check_budget(budget, source)
     variants = _variants(data["variants"], source)
-    axes = _axes(data.get("axes") or {}, source, variants)
-    return Suite(
+    bases = _Bases(variants, protocol, budget)
+    axes = _axes(data.get("axes") or {}, source, bases)
+    suite = Suite(
         name=name,
-        description=str(data.get("description", "")),
+        description=description or "",
         games=games,
         seeds=seeds,
         variants=variants,
@@ -117,42 +125,92 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
         resources=resources,
         source=source,
     )
+    check_size(suite)
+    return suite
 
 
-def _games_value(value: Any, source: str) -> str | list[str]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value:
-        return value
-    raise BenchError(f"{source}: games: expected a subset name or a non-empty list of games")
+def run_count(suite: Suite) -> int:
+    """Runs a suite expands to: games x seeds x variants x conditions."""
+    conditions = math.prod(len(a.values) for a in suite.axes)
+    return len(suite.games) * len(suite.seeds) * len(suite.variants) * conditions
+
+
+def check_size(suite: Suite) -> None:
+    """A BenchError when a suite would expand to more than ``MAX_RUNS`` runs."""
+    n = run_count(suite)
+    if n > MAX_RUNS:
+        conditions = math.prod(len(a.values) for a in suite.axes)
+        raise BenchError(
+            f"{suite.source}: {n:,} runs ({len(suite.games)} games x {len(suite.seeds)} seeds "
+            f"x {len(suite.variants)} variants x {conditions} conditions); "
+            f"valid: at most {MAX_RUNS:,} runs per suite"
+        )
+
+
+def _suite_name(data: Mapping[str, Any], source: str, default_name: str) -> str:
+    """The suite's name (its ledger folder by default): a safe folder name."""
+    if "name" in data:
+        return check_name(data["name"], where=f"{source}: name", what="suite name")
+    if not is_name(default_name):
+        raise BenchError(
+            f"{source}: name: the file's name {shown(default_name)} is not a safe suite name; "
+            f"add a name key; valid: {NAME_RULE}"
+        )
+    return default_name
+
+
+def _games(value: Any, source: str) -> tuple[str, ...]:
+    """Game names of a subset name or a list of games and subsets; a game named twice (in
+    any spelling) is refused, a game that a listed subset also has is not."""
+    where = f"{source}: games"
+    if not isinstance(value, str) and not (isinstance(value, list) and value):
+        raise BenchError(
+            f"{where}: expected a subset name or a non-empty list of games, got {shown(value)}"
+        )
+    seen: dict[str, int] = {}
+    for i, item in enumerate([value] if isinstance(value, str) else value):
+        if not isinstance(item, str):
+            raise BenchError(f"{where}[{i}]: expected a game or subset name, got {shown(item)}")
+        key = item
+        if item not in subsets():
+            try:
+                key = get_game(item).name
+            except BenchError:
+                resolve_games([item], where=where)  # names it with the closest choices
+                raise
+        if key in seen:
+            raise BenchError(
+                f"{where}[{i}]: {item!r} repeats games[{seen[key]}] ({key}); valid: each game once"
+            )
+        seen[key] = i
+    return tuple(resolve_games(value, where=where))
 
 
 def _seeds(value: Any, source: str) -> tuple[int, ...]:
     where = f"{source}: seeds"
     if isinstance(value, bool) or not isinstance(value, int | list):
-        raise BenchError(f"{where}: expected a count or a list of integers, got {value!r}")
+        raise BenchError(f"{where}: expected a count or a list of integers, got {shown(value)}")
     if isinstance(value, int):
         if value < 1:
             raise BenchError(f"{where}: the count must be at least 1, got {value}")
+        if value > MAX_RUNS:
+            raise BenchError(
+                f"{where}: a count of {shown(value)} seeds is too many; valid: 1..{MAX_RUNS}"
+            )
         return tuple(range(value))
     if not value:
         raise BenchError(f"{where}: the list is empty")
+    first: dict[int, int] = {}
     for i, s in enumerate(value):
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise BenchError(f"{where}[{i}]: expected a non-negative integer, got {s!r}")
-    if len(set(value)) != len(value):
-        raise BenchError(f"{where}: duplicate seeds in {value}")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+            raise BenchError(f"{where}[{i}]: {shown(s)} is not a seed; valid: 0..{MAX_SEED}")
+        if s in first:
+            raise BenchError(
+                f"{where}: duplicate seeds: {s} at seeds[{first[s]}] and seeds[{i}]; "
+                "valid: each seed once"
+            )
+        first[s] = i
     return tuple(value)
-
-
-def _check_budget(budget: Budget, source: str) -> None:
-    for name in ("env_steps", "final_eval_episodes", "checkpoint_every"):
-        if getattr(budget, name) < 1:
-            raise BenchError(f"{source}: budget.{name}: must be at least 1")
-    if budget.eval_every < 0 or (budget.eval_every and budget.eval_episodes < 1):
-        raise BenchError(f"{source}: budget.eval_every/eval_episodes: must be positive")
-    if budget.log_every < 0:
-        raise BenchError(f"{source}: budget.log_every: must be 0 (no metrics) or positive")
 
 
 def _variants(value: Any, source: str) -> tuple[Variant, ...]:
@@ -160,38 +218,58 @@ def _variants(value: Any, source: str) -> tuple[Variant, ...]:
         raise BenchError(f"{source}: variants: expected a non-empty list of variants")
     variants: list[Variant] = []
     for i, item in enumerate(value):
-        where = f"{source}: variants[{i}]"
-        if isinstance(item, str):
-            item = {"name": item, "agent": item}
-        if not isinstance(item, Mapping):
-            raise BenchError(f"{where}: expected a mapping with keys {', '.join(VARIANT_KEYS)}")
-        for key in item:
-            if key not in VARIANT_KEYS:
-                raise unknown("key", str(key), VARIANT_KEYS, where=where)
-        if "agent" not in item:
-            raise BenchError(f"{where}: missing required key 'agent'")
-        agent = item["agent"]
-        if not isinstance(agent, str):
-            raise BenchError(f"{where}.agent: expected a string, got {agent!r}")
-        entry = get_agent(agent, where=f"{where}.agent")
-        preset = item.get("preset")
-        if preset is not None and not isinstance(preset, str):
-            raise BenchError(f"{where}.preset: expected a string, got {preset!r}")
-        config = entry.preset(preset, where=f"{where}.preset")
-        overrides = item.get("overrides") or {}
-        if not isinstance(overrides, Mapping):
-            raise BenchError(f"{where}.overrides: expected a mapping of config field -> value")
-        config = override(config, overrides, where=f"{where}.overrides")
-        name = item.get("name", preset or agent)
-        if not isinstance(name, str) or not name:
-            raise BenchError(f"{where}.name: expected a non-empty string, got {name!r}")
-        if any(v.name == name for v in variants):
-            raise BenchError(f"{where}.name: duplicate variant name {name!r}")
-        variants.append(Variant(name=name, agent=agent, preset=preset, config=config))
+        variant = _variant(item, f"{source}: variants[{i}]")
+        if any(v.name == variant.name for v in variants):
+            raise BenchError(
+                f"{source}: variants[{i}].name: duplicate variant name {variant.name!r}"
+            )
+        variants.append(variant)
     return tuple(variants)
 
 
-def _axes(value: Any, source: str, variants: tuple[Variant, ...]) -> tuple[Axis, ...]:
+def _variant(item: Any, where: str) -> Variant:
+    if isinstance(item, str):
+        item = {"name": item, "agent": item}
+    if not isinstance(item, Mapping):
+        raise BenchError(f"{where}: expected a mapping with keys {', '.join(VARIANT_KEYS)}")
+    for key in item:
+        if key not in VARIANT_KEYS:
+            raise unknown("key", str(key), VARIANT_KEYS, where=where)
+    if "agent" not in item:
+        raise BenchError(f"{where}: missing required key 'agent'")
+    agent = check_agent_ref(item["agent"], where=f"{where}.agent")
+    entry = get_agent(agent, where=f"{where}.agent")
+    preset = item.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise BenchError(f"{where}.preset: expected a string, got {shown(preset)}")
+    config = entry.preset(preset, where=f"{where}.preset")
+    overrides = item.get("overrides") or {}
+    if not isinstance(overrides, Mapping):
+        raise BenchError(f"{where}.overrides: expected a mapping of config field -> value")
+    config = override(config, overrides, where=f"{where}.overrides")
+    if "name" in item:
+        name = check_name(item["name"], where=f"{where}.name", what="variant name")
+    elif not is_name(preset or agent):
+        raise BenchError(
+            f"{where}.name: the default name {shown(preset or agent)} is not a safe variant "
+            f"name; add a name key; valid: {NAME_RULE}"
+        )
+    else:
+        name = preset or agent
+    return Variant(name=name, agent=agent, preset=preset, config=config)
+
+
+@dataclass(frozen=True)
+class _Bases:
+    """What axis values are checked against: each variant's config, the suite's protocol
+    and budget (an axis value is refused at load when it breaks any of them)."""
+
+    variants: tuple[Variant, ...]
+    protocol: ProtocolConfig
+    budget: Budget
+
+
+def _axes(value: Any, source: str, bases: _Bases) -> tuple[Axis, ...]:
     where = f"{source}: axes"
     if not isinstance(value, Mapping):
         raise BenchError(f"{where}: expected a mapping with keys {', '.join(AXIS_KEYS)}")
@@ -200,16 +278,18 @@ def _axes(value: Any, source: str, variants: tuple[Variant, ...]) -> tuple[Axis,
         if key not in AXIS_KEYS:
             raise unknown("axis", str(key), AXIS_KEYS, where=where)
         if key == "grid":
-            axes.extend(_grid(values, f"{where}.grid", variants))
+            axes.extend(_grid(values, f"{where}.grid", bases))
             continue
         values = _axis_values(values, f"{where}.{key}")
         if key == "audio":
             # YAML 1.1 reads bare off/on as booleans.
-            values = tuple({False: "off", True: "on"}.get(v, v) for v in values)
-            axes.append(_checked_axis("audio", "protocol", "audio", values, f"{where}.audio"))
+            values = tuple("on" if v is True else "off" if v is False else v for v in values)
+            axes.append(
+                _checked_axis("audio", "protocol", "audio", values, f"{where}.audio", bases)
+            )
         else:
             axes.append(
-                _checked_axis(key, "agent", "replay_ratio", values, f"{where}.{key}", variants)
+                _checked_axis(key, "agent", "replay_ratio", values, f"{where}.{key}", bases)
             )
     labels = [a.label for a in axes]
     targets = [(a.section, a.field) for a in axes]
@@ -218,7 +298,7 @@ def _axes(value: Any, source: str, variants: tuple[Variant, ...]) -> tuple[Axis,
     return tuple(axes)
 
 
-def _grid(value: Any, where: str, variants: tuple[Variant, ...]) -> list[Axis]:
+def _grid(value: Any, where: str, bases: _Bases) -> list[Axis]:
     if not isinstance(value, Mapping) or not value:
         raise BenchError(f"{where}: expected a non-empty mapping of config field -> values")
     axes = []
@@ -229,17 +309,17 @@ def _grid(value: Any, where: str, variants: tuple[Variant, ...]) -> list[Axis]:
         if section not in GRID_SECTIONS:
             raise unknown("grid section", section, GRID_SECTIONS, where=f"{where}.{key}")
         values = _axis_values(values, f"{where}.{key}")
-        axes.append(_checked_axis(key, section, field, values, f"{where}.{key}", variants))
+        axes.append(_checked_axis(key, section, field, values, f"{where}.{key}", bases))
     return axes
 
 
 def _axis_values(values: Any, where: str) -> tuple[Any, ...]:
     if not isinstance(values, list):
-        raise BenchError(f"{where}: expected a list of values, got {values!r}")
+        raise BenchError(f"{where}: expected a list of values, got {shown(values)}")
     if not values:
         raise BenchError(f"{where}: empty list of values")
     if len({repr(v) for v in values}) != len(values):
-        raise BenchError(f"{where}: duplicate values in {values}")
+        raise BenchError(f"{where}: duplicate values in {shown(values)}")
     return tuple(values)
 
 
@@ -249,18 +329,32 @@ def _checked_axis(
     field: str,
     values: tuple[Any, ...],
     where: str,
-    variants: tuple[Variant, ...] = (),
+    bases: _Bases,
 ) -> Axis:
-    """An axis whose every value type-checks against every config it applies to."""
+    """An axis whose every value type-checks against every config it applies to, and keeps
+    each within its domain (with the rest of that config as the suite sets it)."""
     if section == "agent":
-        for v in variants:
+        for v in bases.variants:
             names = field_names(type(v.config))
             if field not in names:
                 raise unknown(f"config field of variant {v.name!r}", field, names, where=where)
-            values = tuple(coerce_field(type(v.config), field, x, where=where) for x in values)
+            at = f"{where}: for variant {v.name!r}" if len(bases.variants) > 1 else where
+            values = tuple(_applied(v.config, field, x, where=at) for x in values)
     else:
-        cls = ProtocolConfig if section == "protocol" else Budget
-        if field not in field_names(cls):
-            raise unknown(f"{section} field", field, field_names(cls), where=where)
-        values = tuple(coerce_field(cls, field, x, where=where) for x in values)
+        base = bases.protocol if section == "protocol" else bases.budget
+        if field not in field_names(type(base)):
+            raise unknown(f"{section} field", field, field_names(type(base)), where=where)
+        values = tuple(_applied(base, field, x, where=where) for x in values)
     return Axis(label=label, section=section, field=field, values=values)
+
+
+def _applied(base: Any, field: str, value: Any, *, where: str) -> Any:
+    """``value`` coerced for ``field`` of ``base``'s config class, refused when ``base``
+    with it is out of its domain."""
+    value = coerce_field(type(base), field, value, where=where)
+    try:
+        dataclasses.replace(base, **{field: value})
+    except FieldError as e:
+        other = "" if e.field == field else f"{e.field}: "  # a relation to another field
+        raise BenchError(f"{where}: {other}{e.problem}") from None
+    return value
