@@ -83,7 +83,9 @@ def test_launch_refuses_a_folder_of_other_files(write_suite, tmp_path, capsys):
     (out / "suite.yaml").write_text("my own notes\n")
     assert _launch(write_suite(SUITE), out) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --out ") and "is not a ledger" in err and "\n" not in err
+    assert (
+        err.startswith("error: --out ") and "a folder with other files" in err and "\n" not in err
+    )
     assert (out / "suite.yaml").read_text() == "my own notes\n"
     assert sorted(p.name for p in out.iterdir()) == ["suite.yaml"]
 
