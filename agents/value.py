@@ -101,7 +101,8 @@ class ValueConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.0
     epsilon_decay_steps: int = 2_001  # env steps, linear, starting at learning_starts
-    epsilon_eval: float = 0.001
+    # No evaluation epsilon here: evaluation acts with the protocol's eval_epsilon (0.001),
+    # which the harness passes to act(); the protocol is its one source.
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -382,11 +383,17 @@ class ValueAgent:
         return logits.squeeze(-1)
 
     # -- protocol: act -----------------------------------------------------------------
-    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+    def act(
+        self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
+    ) -> np.ndarray:
+        """Epsilon-greedy actions: ``epsilon`` when given (in eval mode it must be: the
+        protocol's eval_epsilon), else the training schedule."""
         image = obs["image"]
         batch = image.shape[0]
         rng, gen = (self.eval_rng, self.eval_gen) if eval_mode else (self.act_rng, self.act_gen)
-        eps = self.cfg.epsilon_eval if eval_mode else epsilon_at(self.cfg, self.env_steps)
+        if epsilon is None and eval_mode:
+            raise ValueError("evaluation acting needs the protocol's eval_epsilon: pass epsilon")
+        eps = epsilon_at(self.cfg, self.env_steps) if epsilon is None else epsilon
         net = self.target if self.cfg.act_with_target else self.online
         with torch.no_grad():
             latent = net.encode(self._image(image), self._audio(obs.get("audio")))

@@ -317,11 +317,11 @@ def test_torch_default_init_is_an_option():
 def test_which_network_acts(preset, target_acts):
     agent = get_agent("value").make(tiny(preset, noisy=False), obs_spec=SPEC, seed=0)
     obs = {"image": np.random.default_rng(0).integers(0, 256, (8, 4, 84, 84), np.uint8)}
-    before = agent.act(obs, eval_mode=True)
+    before = agent.act(obs, eval_mode=True, epsilon=0.001)
     with torch.no_grad():  # the online network: action 3's mass all on v_max, everywhere
         agent.online.head.advantage.bias.view(4, -1)[3, -1] += 100.0
     agent.eval_rng = np.random.default_rng(1)  # epsilon 0.001: no random action here
-    after = agent.act(obs, eval_mode=True)
+    after = agent.act(obs, eval_mode=True, epsilon=0.001)
     if target_acts:
         assert after.tolist() == before.tolist()
     else:
