@@ -17,7 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group_of, initialize
+from agents.networks import (
+    MODULE_GROUPS,
+    Noise,
+    ValueNetwork,
+    count_parameters,
+    group_of,
+    initialize,
+)
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
@@ -40,13 +47,18 @@ class ValueConfig:
     hidden_dim: int = 2048  # the projection ("dense 2048")
     renormalize: bool = True  # per-sample min-max of the latent and transition outputs
     dueling: bool = True
-    distributional: bool = True  # C51; False gives scalar Q with a Huber loss
+    distributional: bool = True  # C51; False gives scalar Q with dqn_loss
+    dqn_loss: Literal["huber", "mse"] = "huber"  # scalar Q only
     num_atoms: int = 51
     v_min: float = -10.0
     v_max: float = 10.0
     noisy: bool = False  # noisy nets on the projection and head
     noisy_sigma0: float = 0.5
     noise_in_eval: bool = True  # the reference keeps the noise on at evaluation
+    noisy_init: Literal["scheme", "fortunato"] = "scheme"  # noisy mu: as init, or U(+-1/sqrt(in))
+    noise_draw: Literal["per_sample", "per_batch"] = "per_sample"  # per_batch: one draw a batch,
+    # shared by the online and target networks in the target (Dopamine's full Rainbow)
+    noise_keys: Literal["independent", "by_size"] = "independent"  # see sample_noise
     init: Literal["xavier_uniform", "torch_default"] = "xavier_uniform"
     audio_channels: int = 2  # SEM3 audio latent channels when the env has audio (0: ignore it)
     # -- learning target ---------------------------------------------------------------
@@ -64,12 +76,22 @@ class ValueConfig:
     importance_start: float = 0.5  # beta at env step 0 (the reference: 0.5 fixed)
     importance_end: float = 0.5
     importance_anneal_steps: int = 100_000  # env steps of beta's linear schedule
+    # BBF's reference writes back one priority per gradient step: the batch's mean loss, to
+    # the first indices of the sampled group (set_priority zips 2 values with 64 indices);
+    # the other sampled items keep their priority. per_sample: each item its own loss.
+    priority_writeback: Literal["reference", "per_sample"] = "reference"
+    batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
+    # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
+    # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
+    # n-step window and the subsequence need: a new step can be drawn at once).
+    replay_newest: Literal["needed", "horizon", "horizon_subsequence"] = "horizon_subsequence"
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
     # -- target network ----------------------------------------------------------------
     target_tau: float = 0.005  # EMA weight of the online network; 1 copies
-    target_period: int = 1  # gradient steps between target updates
+    target_period: int = 1  # steps between target updates, in target_period_unit
+    target_period_unit: Literal["gradient_steps", "env_steps"] = "gradient_steps"
     act_with_target: bool = True  # the target network acts, in training and evaluation
     # -- SPR ---------------------------------------------------------------------------
     spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
@@ -101,6 +123,7 @@ class ValueConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.0
     epsilon_decay_steps: int = 2_001  # env steps, linear, starting at learning_starts
+    epsilon_schedule: Literal["linear", "constant"] = "linear"  # constant: epsilon_end always
     # No evaluation epsilon here: evaluation acts with the protocol's eval_epsilon (0.001),
     # which the harness passes to act(); the protocol is its one source.
     # -- placement ---------------------------------------------------------------------
@@ -128,6 +151,7 @@ class ValueConfig:
             ),
             ("SPR needs spr_steps >= 1", self.spr_weight > 0 and self.spr_steps < 1),
             ("width_scale must be > 0", self.width_scale <= 0),
+            ("batches_to_group must be >= 1", self.batches_to_group < 1),
         ]
         unknown_groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
         unknown_groups -= set(MODULE_GROUPS)
@@ -167,7 +191,10 @@ def gamma_at(cfg: ValueConfig, cycle_step: int) -> float:
 
 
 def epsilon_at(cfg: ValueConfig, env_step: int) -> float:
-    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear."""
+    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear; or
+    epsilon_end throughout (Dopamine's full Rainbow with noisy nets, 2021)."""
+    if cfg.epsilon_schedule == "constant":
+        return cfg.epsilon_end
     left = cfg.epsilon_decay_steps + cfg.learning_starts - env_step
     frac = min(max(left / max(cfg.epsilon_decay_steps, 1), 0.0), 1.0)
     return cfg.epsilon_end + frac * (cfg.epsilon_start - cfg.epsilon_end)
@@ -344,7 +371,7 @@ class ValueAgent:
             buf.zero_()
             if buf_name.endswith("running_var"):
                 buf.fill_(1.0)
-        initialize(net, self.gen, scheme=cfg.init)
+        initialize(net, self.gen, scheme=cfg.init, noisy_init=cfg.noisy_init)
         return net
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
@@ -398,7 +425,7 @@ class ValueAgent:
         with torch.no_grad():
             latent = net.encode(self._image(image), self._audio(obs.get("audio")))
             use_noise = self.cfg.noisy and (not eval_mode or self.cfg.noise_in_eval)
-            noise = net.sample_noise(batch, gen, self.device) if use_noise else None
+            noise = self._noise(net, batch, gen) if use_noise else None
             greedy = self._q(net.logits(latent, noise)).argmax(-1).cpu().numpy()
         explore = rng.random(batch) <= eps if eps > 0 else np.zeros(batch, bool)
         random_actions = rng.integers(0, self.obs_spec.num_actions, size=batch)
@@ -421,42 +448,76 @@ class ValueAgent:
         # Replay must also hold one full n-step window and SPR subsequence (only matters
         # when learning_starts is tiny, as in tests).
         ready = len(self.replay) > max(cfg.n_step_start, cfg.n_step, cfg.spr_steps) + 1
+        ready = ready and len(self.replay) > self._exclude_newest() + 1
         if self.env_steps > cfg.learning_starts and cfg.replay_ratio > 0 and ready:
             self.train_steps += 1
             due = int(math.floor(self.train_steps * cfg.replay_ratio + 1e-9))
             done = int(math.floor((self.train_steps - 1) * cfg.replay_ratio + 1e-9))
-            for _ in range(due - done):
-                self._update()
+            self._train(due - done)
+            if cfg.target_period_unit == "env_steps" and self.env_steps % cfg.target_period == 0:
+                ema_(self.target, self.online, cfg.target_tau)
         if is_reset_step(cfg, self.env_steps):
             self._reset()
 
-    # -- one gradient step -------------------------------------------------------------
-    def _update(self) -> None:
+    # -- gradient steps ----------------------------------------------------------------
+    def _train(self, steps: int) -> None:
+        """``steps`` gradient steps, in groups of batches_to_group sampled together."""
+        group = max(1, min(self.cfg.batches_to_group, steps))
+        for start in range(0, steps, group):
+            self._update_group(min(group, steps - start))
+
+    def _exclude_newest(self) -> int:
+        """How many of the newest steps are never sampled (``replay_newest``)."""
         cfg = self.cfg
+        horizon = max(cfg.n_step_start, cfg.n_step)
+        subseq = cfg.spr_steps + 1 if self.spr else 1
+        return {"needed": 0, "horizon": horizon, "horizon_subsequence": horizon + subseq}[
+            cfg.replay_newest
+        ]
+
+    def _update_group(self, size: int) -> None:
+        """One stratified draw of ``size`` batches, then a gradient step on each; the
+        importance weights are normalized over the draw, as the reference does."""
+        cfg, bsz = self.cfg, self.cfg.batch_size
         n = n_step_at(cfg, self.cycle_steps)
         gamma = gamma_at(cfg, self.cycle_steps)
-        b = self.replay.sample(
-            cfg.batch_size,
+        group = self.replay.sample(
+            bsz * size,
             self.sample_rng,
             n=n,
             gamma=gamma,
             subseq=cfg.spr_steps + 1 if self.spr else 1,
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
+            exclude_newest=self._exclude_newest(),
         )
+        weights = self._importance_weights(group)
+        means = []
+        for j in range(size):
+            b = group.rows(j * bsz, (j + 1) * bsz)
+            dqn_loss = self._update(b, weights[j * bsz : (j + 1) * bsz], n=n, gamma=gamma)
+            if cfg.priority_writeback == "per_sample":
+                self._update_priorities(b.slots, dqn_loss)
+            means.append(dqn_loss.mean())
+        if cfg.priority_writeback == "reference":
+            # set_priority(indices, priorities) zips the group's indices with one mean
+            # per batch: only the first `size` sampled items get a new priority.
+            self._update_priorities(group.slots[:size], torch.stack(means))
+
+    def _update(self, b: Batch, weights: torch.Tensor, *, n: int, gamma: float) -> torch.Tensor:
+        """One gradient step on batch ``b``; returns the per-sample DQN loss (detached)."""
+        cfg = self.cfg
         x = self._inputs(b)
         with torch.no_grad():
             target, spr_targets = self._targets(x)
         latent, dqn_loss = self._dqn_loss(x, target)
         spr_loss = self._spr_loss(x, latent, spr_targets)
-        weights = self._importance_weights(b)
         loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
         self._apply_gradient(loss)
 
-        self._update_priorities(b, dqn_loss)
         self.grad_steps += 1
         self.cycle_steps += 1
-        if self.grad_steps % cfg.target_period == 0:
+        if cfg.target_period_unit == "gradient_steps" and self.grad_steps % cfg.target_period == 0:
             ema_(self.target, self.online, cfg.target_tau)
         self.last = {
             "loss": float(loss.detach()),
@@ -465,6 +526,7 @@ class ValueAgent:
             "n_step": float(n),
             "gamma": float(gamma),
         }
+        return dqn_loss.detach()
 
     def _inputs(self, b: Batch) -> _Inputs:
         """The batch as tensors on the device. Augmentation draws for the states first, then
@@ -488,10 +550,9 @@ class ValueAgent:
         latents (B, spr_steps, hidden), None without SPR. Run under ``no_grad``."""
         cfg, bsz = self.cfg, self.cfg.batch_size
         t_latent = self.target.encode(*self._target_encoder_inputs(x))
-        t_logits = self.target.logits(
-            t_latent[:bsz], self.target.sample_noise(bsz, self.gen, self.device)
-        )
-        chosen = t_logits[x.rows, self._next_actions(x, t_logits)]
+        t_noise = self._noise(self.target, bsz, self.gen)
+        t_logits = self.target.logits(t_latent[:bsz], t_noise)
+        chosen = t_logits[x.rows, self._next_actions(x, t_logits, t_noise)]
         if cfg.distributional:
             target_support = x.returns[:, None] + x.discounts[:, None] * self.support[None, :]
             target = project_distribution(self.support, chosen.softmax(-1), target_support)
@@ -515,25 +576,34 @@ class ValueAgent:
             audio = torch.cat([x.next_audio, future_audio])
         return images, audio
 
-    def _next_actions(self, x: _Inputs, t_logits: torch.Tensor) -> torch.Tensor:
+    def _next_actions(
+        self, x: _Inputs, t_logits: torch.Tensor, t_noise: Noise | None
+    ) -> torch.Tensor:
         """Bootstrap actions: double DQN picks with the online network (the target network
-        evaluates); plain DQN picks with the target network."""
+        evaluates); plain DQN picks with the target network. With one noise draw per batch
+        the online network uses the target's draw (Dopamine passes both the same key)."""
         if not self.cfg.double_dqn:
             return self._q(t_logits).argmax(-1)
-        o_logits = self.online.logits(
-            self.online.encode(x.next_states, x.next_audio),
-            self.online.sample_noise(self.cfg.batch_size, self.gen, self.device),
-        )
+        shared = self.cfg.noise_draw == "per_batch"
+        noise = t_noise if shared else self._noise(self.online, self.cfg.batch_size, self.gen)
+        o_logits = self.online.logits(self.online.encode(x.next_states, x.next_audio), noise)
         return self._q(o_logits).argmax(-1)
+
+    def _noise(self, net: ValueNetwork, batch: int, gen: torch.Generator) -> Noise | None:
+        """Noise for ``batch`` samples: a draw each, or one for all (``noise_draw``)."""
+        rows = 1 if self.cfg.noise_draw == "per_batch" else batch
+        return net.sample_noise(rows, gen, self.device, keys=self.cfg.noise_keys)
 
     def _dqn_loss(self, x: _Inputs, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The online latent of s_t and the per-sample loss (B,): cross-entropy to the C51
         target, or Huber to the scalar one."""
         latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
-        noise = self.online.sample_noise(self.cfg.batch_size, self.gen, self.device)
+        noise = self._noise(self.online, self.cfg.batch_size, self.gen)
         chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
         if self.cfg.distributional:
             return latent, -(target * chosen_logits.log_softmax(-1)).sum(-1)
+        if self.cfg.dqn_loss == "mse":  # Dopamine's mse_loss: (target - q)^2, no 1/2
+            return latent, (target - chosen_logits.squeeze(-1)) ** 2
         return latent, F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
 
     def _spr_loss(
@@ -552,7 +622,7 @@ class ValueAgent:
     def _importance_weights(self, b: Batch) -> torch.Tensor:
         """PER's (priority + 1e-10)^-beta over the batch maximum (ones when uniform)."""
         if not self.cfg.prioritized:
-            return torch.ones(self.cfg.batch_size, device=self.device)
+            return torch.ones(len(b.priorities), device=self.device)
         w = np.power(b.priorities + 1e-10, -importance_at(self.cfg, self.env_steps))
         return torch.as_tensor(w / w.max(), dtype=torch.float32, device=self.device)
 
@@ -563,12 +633,12 @@ class ValueAgent:
             torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.cfg.grad_clip_norm)
         self.optimizer.step()
 
-    def _update_priorities(self, b: Batch, dqn_loss: torch.Tensor) -> None:
-        """New priorities (loss + 1e-10)^alpha of the sampled slots."""
+    def _update_priorities(self, slots: np.ndarray, loss: torch.Tensor) -> None:
+        """New priorities (loss + 1e-10)^alpha of replay ``slots``."""
         if not self.cfg.prioritized:
             return
-        loss = dqn_loss.detach().cpu().numpy().astype(np.float64)
-        self.replay.update_priorities(b.slots, np.power(loss + 1e-10, self.cfg.priority_exponent))
+        loss_np = loss.detach().cpu().numpy().astype(np.float64)
+        self.replay.update_priorities(slots, np.power(loss_np + 1e-10, self.cfg.priority_exponent))
 
     # -- resets ------------------------------------------------------------------------
     def _reset(self) -> None:
@@ -747,6 +817,7 @@ SR_SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "reset_shrink": 0.8,  # shrink 0.8 / perturb 0.2 (instead of 0.5 / 0.5)
         "reset_perturb": 0.2,
+        "batches_to_group": 8,  # SR_SPR.gin: the 8 batches of an env step drawn together
         # SR-SPR's paper used noisy nets; the reference config (SR_SPR.gin) turns them off
         # as slower and worse, which this preset follows.
     },
@@ -776,38 +847,50 @@ SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
         "reset_interval": 0,  # no resets
+        "priority_writeback": "per_sample",  # SPR writes each sample's priority
+        "batches_to_group": 1,
+        "replay_newest": "needed",
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
     },
     "spr",
 )
 
+# DER as Dopamine's labs/atari_100k ran it for the published 100 runs: DER.gin over
+# JaxFullRainbowAgent and FullRainbowNetwork as of 2021-08 (agents/README.md, "Fidelity").
 DER = _preset(
     {
-        "encoder": "nature",  # DER: Nature CNN, hidden 256 (the paper)
+        "encoder": "nature",  # DER: Nature CNN (SAME padding, as Flax's default)
         "width_scale": 1.0,
-        "hidden_dim": 256,
+        "hidden_dim": 512,  # FullRainbowNetwork's hidden layer (the paper says 256)
         "renormalize": False,  # no latent renormalization (an SPR addition)
         "noisy": True,  # noisy nets sigma0 0.1
         "noisy_sigma0": 0.1,
-        "n_step": 10,  # the paper's 20; 10 as in SPR's and BBF's reproductions (der.gin)
+        "noisy_init": "fortunato",  # mu uniform(+-1/sqrt(in)) (instead of Xavier, zero bias)
+        "noise_draw": "per_batch",  # one draw a batch, online and target share the target's
+        "noise_keys": "by_size",  # one JAX key for every layer, input and output factors
+        "noise_in_eval": False,  # eval_mode turns the noise off
+        "n_step": 10,  # the paper's 20; 10 as in SPR's and BBF's reproductions (DER.gin)
         "n_step_start": 10,
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
         "nstep_bootstrap": "fixed",  # DER ran in Dopamine's buffer, which has no off-by-one
-        "importance_start": 0.4,  # PER beta 0.4 -> 1
-        "importance_end": 1.0,
+        "priority_writeback": "per_sample",  # set_priority with each sample's loss
+        "batches_to_group": 1,
+        "replay_newest": "horizon",  # Dopamine's buffer never samples the newest n steps
         "learning_starts": 1_600,
         "replay_ratio": 1.0,  # one update per env step
-        "target_tau": 1.0,  # hard copy every 2,000 updates (paper; der.gin says 8,000)
-        "target_period": 2_000,
+        "target_tau": 1.0,  # hard copy every 8,000 agent steps (DER.gin until 2021-11;
+        "target_period": 8_000,  # the paper's 2,000 updates came later)
+        "target_period_unit": "env_steps",
         "act_with_target": False,
         "spr_weight": 0.0,  # no SPR, no augmentation
         "augmentation": False,
         "weight_decay": 0.0,  # Adam lr 1e-4, eps 1.5e-4
         "reset_interval": 0,
-        "epsilon_end": 0.01,  # der.gin: 0.01 over 2,000 steps alongside the noise
-        "epsilon_decay_steps": 2_000,
+        "epsilon_schedule": "constant",  # noisy nets swap in identity_epsilon: 0.01 always
+        "epsilon_end": 0.01,
+        "epsilon_decay_steps": 2_000,  # (unused: the schedule is constant)
     },
     "der",
 )
@@ -819,7 +902,8 @@ DQN = _preset(
         "hidden_dim": 512,
         "renormalize": False,
         "dueling": False,
-        "distributional": False,  # scalar Q, Huber loss
+        "distributional": False,  # scalar Q, with Dopamine JAX DQN's default MSE loss
+        "dqn_loss": "mse",
         "double_dqn": False,
         "n_step": 1,
         "n_step_start": 1,
@@ -829,10 +913,14 @@ DQN = _preset(
         "nstep_bootstrap": "fixed",
         "replay_capacity": 100_000,
         "prioritized": False,
+        "priority_writeback": "per_sample",
+        "batches_to_group": 1,
+        "replay_newest": "horizon",  # (n = 1: the same as "needed")
         "learning_starts": 20_000,
         "replay_ratio": 0.25,  # one update every 4 env steps
-        "target_tau": 1.0,  # hard copy every 8,000 env steps = 2,000 updates
-        "target_period": 2_000,
+        "target_tau": 1.0,  # hard copy every 8,000 agent steps, counted from step 0
+        "target_period": 8_000,
+        "target_period_unit": "env_steps",
         "act_with_target": False,
         "spr_weight": 0.0,
         "augmentation": False,
