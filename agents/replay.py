@@ -264,6 +264,7 @@ class ReplayBuffer:
         stop the bootstrap (google-research issue #1851).
 
         ``spr_mask="fixed"``: s_{t+k} is usable when no boundary occurred in t..t+k-1.
+        ``spr_mask="shifted"``: no boundary in t..t+k (one step early, as SPR's own code).
         ``spr_mask="reference"``: the reference's mask: no terminal in t..t+k (shifted by one;
         episode ends without a terminal are not seen), and none at all for the batch's first
         row (it zeroes row 0 where it meant time column 0).
@@ -334,6 +335,8 @@ class ReplayBuffer:
         if spr_mask == "fixed":
             bounds = self.boundaries[seq_c % self.capacity]
             prior = np.concatenate([np.zeros((len(idx), 1), bool), bounds[:, :-1]], axis=1)
+        elif spr_mask == "shifted":  # SPR's PyTorch code: 1 - sign(cumsum(done)), done at t on
+            prior = self.boundaries[seq_c % self.capacity]
         elif spr_mask == "reference":
             # The reference zeroes batch row 0 where it meant time column 0, so for the
             # other rows its mask also counts the terminal at t (and t+k): one step early;

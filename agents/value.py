@@ -80,6 +80,7 @@ class ValueConfig:
     # the first indices of the sampled group (set_priority zips 2 values with 64 indices);
     # the other sampled items keep their priority. per_sample: each item its own loss.
     priority_writeback: Literal["reference", "per_sample"] = "reference"
+    priority_signal: Literal["cross_entropy", "kl"] = "cross_entropy"  # kl: SPR's code
     batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
     # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
     # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
@@ -97,7 +98,7 @@ class ValueConfig:
     spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
     spr_steps: int = 5
     transition_batchnorm: bool = False
-    spr_mask: Literal["reference", "fixed"] = "reference"  # quirk 2, see replay.py
+    spr_mask: Literal["reference", "shifted", "fixed"] = "reference"  # quirk 2, see replay.py
     # -- augmentation (DrQ) ------------------------------------------------------------
     augmentation: bool = True
     shift_pad: int = 4
@@ -256,6 +257,13 @@ def project_distribution(
     # weight of source atom j on target atom i: max(0, 1 - |z_j - support_i| / delta)
     weights = (1 - (z[:, None, :] - support[None, :, None]).abs() / delta).clamp(min=0)
     return (weights * probs[:, None, :]).sum(-1)
+
+
+def kl_priority(target: torch.Tensor, log_probs: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """SPR's priority signal (B,): KL(target || prediction) with the target clamped to
+    [eps, 1] and the result to [eps, 1/eps], as its rl_loss computes it."""
+    t = target.clamp(eps, 1.0)
+    return (t * (t.log() - log_probs.detach())).sum(-1).clamp(eps, 1.0 / eps)
 
 
 def ema_(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
@@ -505,15 +513,19 @@ class ValueAgent:
             self._update_priorities(group.slots[:size], torch.stack(means))
 
     def _update(self, b: Batch, weights: torch.Tensor, *, n: int, gamma: float) -> torch.Tensor:
-        """One gradient step on batch ``b``; returns the per-sample DQN loss (detached)."""
+        """One gradient step on batch ``b``; returns what the priorities are made of, per
+        sample (detached): the DQN loss, or SPR's KL divergence."""
         cfg = self.cfg
         x = self._inputs(b)
         with torch.no_grad():
             target, spr_targets = self._targets(x)
-        latent, dqn_loss = self._dqn_loss(x, target)
+        latent, dqn_loss, log_probs = self._dqn_loss(x, target)
         spr_loss = self._spr_loss(x, latent, spr_targets)
         loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
         self._apply_gradient(loss)
+        signal = dqn_loss
+        if cfg.priority_signal == "kl" and log_probs is not None:
+            signal = kl_priority(target, log_probs)
 
         self.grad_steps += 1
         self.cycle_steps += 1
@@ -526,7 +538,7 @@ class ValueAgent:
             "n_step": float(n),
             "gamma": float(gamma),
         }
-        return dqn_loss.detach()
+        return signal.detach()
 
     def _inputs(self, b: Batch) -> _Inputs:
         """The batch as tensors on the device. Augmentation draws for the states first, then
@@ -594,17 +606,21 @@ class ValueAgent:
         rows = 1 if self.cfg.noise_draw == "per_batch" else batch
         return net.sample_noise(rows, gen, self.device, keys=self.cfg.noise_keys)
 
-    def _dqn_loss(self, x: _Inputs, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The online latent of s_t and the per-sample loss (B,): cross-entropy to the C51
-        target, or Huber to the scalar one."""
+    def _dqn_loss(
+        self, x: _Inputs, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The online latent of s_t, the per-sample loss (B,): cross-entropy to the C51
+        target, or Huber/MSE to the scalar one, and the chosen log-probabilities (C51)."""
         latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
         noise = self._noise(self.online, self.cfg.batch_size, self.gen)
         chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
         if self.cfg.distributional:
-            return latent, -(target * chosen_logits.log_softmax(-1)).sum(-1)
+            log_probs = chosen_logits.log_softmax(-1)
+            return latent, -(target * log_probs).sum(-1), log_probs
+        q = chosen_logits.squeeze(-1)
         if self.cfg.dqn_loss == "mse":  # Dopamine's mse_loss: (target - q)^2, no 1/2
-            return latent, (target - chosen_logits.squeeze(-1)) ** 2
-        return latent, F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
+            return latent, (target - q) ** 2, None
+        return latent, F.huber_loss(q, target, reduction="none"), None
 
     def _spr_loss(
         self, x: _Inputs, latent: torch.Tensor, spr_targets: torch.Tensor | None
@@ -837,8 +853,9 @@ SPR = _preset(
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
-        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code, which
-        "spr_mask": "fixed",  # has neither off-by-one of the BBF reference code
+        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code: s_{t+n};
+        "spr_mask": "shifted",  # its SPR mask is 1 - sign(cumsum(done)): shifted by one too
+        "priority_signal": "kl",  # priorities from the KL divergence, not the cross-entropy
         "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
         "importance_end": 1.0,
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)

@@ -222,5 +222,48 @@ def test_dqn_loss(loss, expected):
     with torch.no_grad():
         latent = agent.online.encode(x.states[:, 0])
         q = agent.online.logits(latent)[x.rows, x.actions[:, 0]].squeeze(-1)
-        _, out = agent._dqn_loss(x, q + 3.0)
+        _, out, _ = agent._dqn_loss(x, q + 3.0)
     torch.testing.assert_close(out, torch.full_like(out, expected))
+
+
+# -- 3. SPR as its own code ran it ----------------------------------------------------------
+def test_spr_mask_is_shifted_as_in_spr_code():
+    """SPR masks step k with 1 - sign(cumsum(done)) over t..t+k: like BBF's reference one
+    step early, but with no unmasked first row and with every episode end."""
+    from agents.replay import ReplayBuffer
+
+    assert PRESETS["spr"].spr_mask == "shifted"
+    buf = ReplayBuffer(64, image_shape=(4, 3, 3), prioritized=False)
+    for i in range(12):
+        buf.add(np.zeros((3, 3), np.uint8), 0, 0.0, terminal=i == 4, episode_end=i == 8)
+    kw = {"n": 1, "gamma": 0.9, "subseq": 4, "indices": np.array([2, 2, 6])}
+    masks = {m: buf.sample(3, None, spr_mask=m, **kw).same_trajectory for m in ("shifted", "fixed")}
+    assert masks["shifted"].tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]]
+    assert masks["fixed"].tolist() == [[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0]]
+
+
+def test_spr_priorities_are_the_kl_divergence():
+    """SPR's rl_loss returns KL(target || prediction) for the priorities; the cross-entropy
+    adds the target's entropy."""
+    from agents.value import kl_priority
+
+    assert PRESETS["spr"].priority_signal == "kl"
+    target = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    log_probs = torch.log(torch.tensor([[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]]))
+    kl = kl_priority(target, log_probs)
+    ce = -(target * log_probs).sum(-1)
+    entropy = torch.tensor([np.log(2.0), 0.0])
+    # (the clamp of empty target atoms to 1e-6 moves it by about 1e-5)
+    torch.testing.assert_close(kl, (ce - entropy).float(), atol=1e-4, rtol=0)
+    agent = make(tiny("spr", learning_starts=10**6))
+    fill(agent)
+    writes = []
+    agent.replay.update_priorities = lambda s, p: writes.append(p)
+    agent._train(1)
+    kl_value = writes[0]
+    agent2 = make(tiny("spr", learning_starts=10**6, priority_signal="cross_entropy"))
+    fill(agent2)
+    writes.clear()
+    agent2.replay.update_priorities = lambda s, p: writes.append(p)
+    agent2._train(1)
+    assert (kl_value < writes[0]).all()  # the same batch: CE = KL + entropy > KL
