@@ -245,7 +245,7 @@ class ReplayBuffer:
     def sample(
         self,
         batch: int,
-        rng: np.random.Generator,
+        rng: np.random.Generator | None,
         *,
         n: int,
         gamma: float,
@@ -254,6 +254,7 @@ class ReplayBuffer:
         spr_mask: str = "fixed",
         exclude_newest: int = 0,
         indices: np.ndarray | None = None,
+        priorities: np.ndarray | None = None,
     ) -> Batch:
         """A batch with n-step returns computed now with the current ``n`` and ``gamma``.
 
@@ -268,23 +269,24 @@ class ReplayBuffer:
         ``spr_mask="reference"``: the reference's mask: no terminal in t..t+k (shifted by one;
         episode ends without a terminal are not seen), and none at all for the batch's first
         row (it zeroes row 0 where it meant time column 0).
-        ``exclude_newest``: see :meth:`sample_indices`.
+        ``exclude_newest``: see :meth:`sample_indices`. ``indices``, ``priorities``: steps
+        drawn earlier (tests, prefetched draws) and their priorities then (default: now).
         """
         lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
-        if indices is None:
+        if indices is not None:  # given absolute steps (tests, prefetched draws)
+            idx = np.asarray(indices, dtype=np.int64)
+        elif rng is None:
+            raise ValueError("sampling needs a generator (or the indices)")
+        else:
             idx = self.sample_indices(
                 batch, rng, lookahead=lookahead, n=n, exclude_newest=exclude_newest
             )
-        else:  # given absolute steps (tests, evaluation batches)
-            idx = np.asarray(indices, dtype=np.int64)
         slots = idx % self.capacity
         returns, discounts, next_idx = self._n_step(idx, n=n, gamma=gamma, bootstrap=bootstrap)
         seq, same = self._subsequence(idx, subseq=subseq, spr_mask=spr_mask)
-        audio = next_audio = None
-        if self.audio is not None:
-            audio = self._stack(self.audio, seq)
-            next_audio = self._stack(self.audio, next_idx)
-        priorities = self.tree.get(slots) if self.tree is not None else np.ones(len(idx))
+        audio, next_audio = self._audio_stacks(seq, next_idx)
+        if priorities is None:
+            priorities = self.tree.get(slots) if self.tree is not None else np.ones(len(idx))
         return Batch(
             index=idx,
             slots=slots,
@@ -298,6 +300,13 @@ class ReplayBuffer:
             same_trajectory=same,
             priorities=priorities,
         )
+
+    def _audio_stacks(
+        self, seq: np.ndarray, next_idx: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.audio is None:
+            return None, None
+        return self._stack(self.audio, seq), self._stack(self.audio, next_idx)
 
     def _n_step(
         self, idx: np.ndarray, *, n: int, gamma: float, bootstrap: str

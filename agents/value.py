@@ -7,6 +7,7 @@ presets, each written as differences from ``BASE`` so that a diff shows the scie
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import math
@@ -82,6 +83,10 @@ class ValueConfig:
     priority_writeback: Literal["reference", "per_sample"] = "reference"
     priority_signal: Literal["cross_entropy", "kl"] = "cross_entropy"  # kl: SPR's code
     batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
+    # Draws made ahead of their use: BBF's prefetch_to_device(sampler, 2) draws each group
+    # two groups early (before the priorities of the groups between are written back, and
+    # with the n and gamma of then). 0 draws each group when it is trained on.
+    replay_prefetch: int = 2
     # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
     # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
     # n-step window and the subsequence need: a new step can be drawn at once).
@@ -153,6 +158,7 @@ class ValueConfig:
             ("SPR needs spr_steps >= 1", self.spr_weight > 0 and self.spr_steps < 1),
             ("width_scale must be > 0", self.width_scale <= 0),
             ("batches_to_group must be >= 1", self.batches_to_group < 1),
+            ("replay_prefetch must be >= 0", self.replay_prefetch < 0),
         ]
         unknown_groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
         unknown_groups -= set(MODULE_GROUPS)
@@ -362,6 +368,7 @@ class ValueAgent:
         self.train_steps = 0  # env steps at which learning was allowed (for the ratio)
         self.resets = 0
         self.last: dict[str, float] = {}
+        self.prefetched: collections.deque[dict[str, Any]] = collections.deque()
 
     # -- construction ------------------------------------------------------------------
     @staticmethod
@@ -469,10 +476,66 @@ class ValueAgent:
 
     # -- gradient steps ----------------------------------------------------------------
     def _train(self, steps: int) -> None:
-        """``steps`` gradient steps, in groups of batches_to_group sampled together."""
+        """``steps`` gradient steps, in groups of batches_to_group sampled together (the
+        reference caps the group at the updates of an env step)."""
         group = max(1, min(self.cfg.batches_to_group, steps))
         for start in range(0, steps, group):
             self._update_group(min(group, steps - start))
+
+    def _group_size(self) -> int:
+        """The size of a prefetched group: batches_to_group, capped at the gradient steps of
+        one env step (as BBFAgent.set_replay_settings caps it)."""
+        return max(1, min(self.cfg.batches_to_group, int(self.cfg.replay_ratio)))
+
+    def _draw(self, size: int) -> Batch:
+        """One stratified draw of ``size`` batches, with the n and gamma of now."""
+        cfg = self.cfg
+        n = n_step_at(cfg, self.cycle_steps)
+        gamma = gamma_at(cfg, self.cycle_steps)
+        return self.replay.sample(
+            cfg.batch_size * size,
+            self.sample_rng,
+            n=n,
+            gamma=gamma,
+            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            bootstrap=cfg.nstep_bootstrap,
+            spr_mask=cfg.spr_mask,
+            exclude_newest=self._exclude_newest(),
+        )
+
+    def _next_group(self, size: int) -> tuple[Batch, int, float]:
+        """The group to train on, with its n and gamma: drawn now, or the oldest of the
+        prefetched draws (the first use draws replay_prefetch of them)."""
+        cfg = self.cfg
+        if not cfg.replay_prefetch or size != self._group_size():
+            return (
+                self._draw(size),
+                n_step_at(cfg, self.cycle_steps),
+                gamma_at(cfg, self.cycle_steps),
+            )
+        if not self.prefetched:
+            self.prefetched.extend(self._prefetch(size) for _ in range(cfg.replay_prefetch))
+        drawn = self.prefetched.popleft()
+        group = self.replay.sample(
+            len(drawn["index"]),
+            None,
+            n=drawn["n"],
+            gamma=drawn["gamma"],
+            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            bootstrap=cfg.nstep_bootstrap,
+            spr_mask=cfg.spr_mask,
+            indices=drawn["index"],
+            priorities=drawn["priorities"],
+        )
+        return group, drawn["n"], drawn["gamma"]
+
+    def _prefetch(self, size: int) -> dict[str, Any]:
+        """A draw kept for later: its steps, n, gamma and priorities (the stored steps do
+        not change, so the batch is gathered when it is used)."""
+        b = self._draw(size)
+        cfg = self.cfg
+        n, gamma = n_step_at(cfg, self.cycle_steps), gamma_at(cfg, self.cycle_steps)
+        return {"index": b.index, "n": n, "gamma": gamma, "priorities": b.priorities}
 
     def _exclude_newest(self) -> int:
         """How many of the newest steps are never sampled (``replay_newest``)."""
@@ -487,18 +550,7 @@ class ValueAgent:
         """One stratified draw of ``size`` batches, then a gradient step on each; the
         importance weights are normalized over the draw, as the reference does."""
         cfg, bsz = self.cfg, self.cfg.batch_size
-        n = n_step_at(cfg, self.cycle_steps)
-        gamma = gamma_at(cfg, self.cycle_steps)
-        group = self.replay.sample(
-            bsz * size,
-            self.sample_rng,
-            n=n,
-            gamma=gamma,
-            subseq=cfg.spr_steps + 1 if self.spr else 1,
-            bootstrap=cfg.nstep_bootstrap,
-            spr_mask=cfg.spr_mask,
-            exclude_newest=self._exclude_newest(),
-        )
+        group, n, gamma = self._next_group(size)
         weights = self._importance_weights(group)
         means = []
         for j in range(size):
@@ -507,6 +559,8 @@ class ValueAgent:
             if cfg.priority_writeback == "per_sample":
                 self._update_priorities(b.slots, dqn_loss)
             means.append(dqn_loss.mean())
+        if cfg.replay_prefetch and size == self._group_size():
+            self.prefetched.append(self._prefetch(size))  # drawn before the write-back
         if cfg.priority_writeback == "reference":
             # set_priority(indices, priorities) zips the group's indices with one mean
             # per batch: only the first `size` sampled items get a new priority.
@@ -722,6 +776,7 @@ class ValueAgent:
                     "resets": self.resets,
                 },
                 "last": dict(self.last),
+                "prefetched": list(self.prefetched),
             }
         )
         state["replay"] = self.replay.state_dict()
@@ -744,6 +799,7 @@ class ValueAgent:
         for name, value in state["counters"].items():
             setattr(self, name, int(value))
         self.last = dict(state["last"])
+        self.prefetched = collections.deque(dict(d) for d in state["prefetched"])
 
 
 def _cpu_copy(obj: Any) -> Any:
@@ -866,6 +922,7 @@ SPR = _preset(
         "reset_interval": 0,  # no resets
         "priority_writeback": "per_sample",  # SPR writes each sample's priority
         "batches_to_group": 1,
+        "replay_prefetch": 0,
         "replay_newest": "needed",
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
     },
@@ -894,6 +951,7 @@ DER = _preset(
         "nstep_bootstrap": "fixed",  # DER ran in Dopamine's buffer, which has no off-by-one
         "priority_writeback": "per_sample",  # set_priority with each sample's loss
         "batches_to_group": 1,
+        "replay_prefetch": 0,  # sampled when trained on
         "replay_newest": "horizon",  # Dopamine's buffer never samples the newest n steps
         "learning_starts": 1_600,
         "replay_ratio": 1.0,  # one update per env step
@@ -932,6 +990,7 @@ DQN = _preset(
         "prioritized": False,
         "priority_writeback": "per_sample",
         "batches_to_group": 1,
+        "replay_prefetch": 0,
         "replay_newest": "horizon",  # (n = 1: the same as "needed")
         "learning_starts": 20_000,
         "replay_ratio": 0.25,  # one update every 4 env steps

@@ -81,6 +81,34 @@ def test_priority_writeback(mode):
         assert changed == set(group.slots.tolist())
 
 
+@pytest.mark.parametrize("prefetch", [2, 0])
+def test_prefetched_draws_lag_two_groups(prefetch):
+    """BBF trains on a group drawn two groups earlier (prefetch_to_device(sampler, 2)): it
+    is drawn before the priorities of the group trained just before it are written back,
+    and keeps the n of its draw across a reset. replay_prefetch 0 draws it when used."""
+    cfg = tiny(
+        "bbf", learning_starts=10**6, spr_steps=1, replay_ratio=2.0, replay_prefetch=prefetch
+    )
+    agent = make(cfg)
+    fill(agent)
+    events = []
+    sample, update = agent.replay.sample, agent.replay.update_priorities
+
+    def spy_sample(*a, **k):
+        events.append("gather" if k.get("indices") is not None else "draw")
+        return sample(*a, **k)
+
+    agent.replay.sample = spy_sample
+    agent.replay.update_priorities = lambda s, p: events.append("write") or update(s, p)
+    agent._train(2)
+    agent._train(2)
+    if prefetch:
+        assert events == ["draw", "draw", "gather", "draw", "write", "gather", "draw", "write"]
+        assert len(agent.prefetched) == 2
+    else:
+        assert events == ["draw", "write", "draw", "write"]
+
+
 def test_presets_group_batches_as_their_gin_files():
     assert PRESETS["bbf"].batches_to_group == 2  # BBF.gin: replay_ratio 64, batches_to_group 2
     assert PRESETS["sr-spr"].batches_to_group == 8  # SR_SPR.gin: 256 and 8
@@ -89,6 +117,8 @@ def test_presets_group_batches_as_their_gin_files():
     for preset in ("der", "spr", "dqn"):
         assert PRESETS[preset].priority_writeback == "per_sample"
         assert PRESETS[preset].batches_to_group == 1
+        assert PRESETS[preset].replay_prefetch == 0
+    assert PRESETS["bbf"].replay_prefetch == PRESETS["sr-spr"].replay_prefetch == 2
 
 
 # -- 5. the replay's sampling window ----------------------------------------------------

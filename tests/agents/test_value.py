@@ -72,6 +72,7 @@ def test_schedules_restart_at_a_reset():
         no_resets_after=10**9,
         spr_steps=1,
         replay_newest="needed",  # learning starts at env step 13 (tests/agents/conftest.py)
+        replay_prefetch=0,  # a prefetched draw keeps the n and gamma of when it was drawn
     )
     agent = get_agent("value").make(cfg, obs_spec=SPEC, seed=0)
     drive(agent, SPEC, np.random.default_rng(0), 19)  # gradient steps at env steps 13..19
