@@ -904,6 +904,7 @@ SPR = _preset(
         "hidden_dim": 256,  # the paper's 256 (BBF's SPR.gin uses 512)
         "noisy": True,  # noisy nets sigma0 0.5 (instead of none)
         "noisy_sigma0": 0.5,
+        "noise_in_eval": False,  # eval_mode sets the head's sampling off: no noise
         "n_step": 10,  # n 10, gamma 0.99 fixed
         "n_step_start": 10,
         "gamma": 0.99,

@@ -173,15 +173,19 @@ def test_der_epsilon_is_constant_with_noisy_nets():
     assert epsilon_at(linear, 0) == 1.0
 
 
-def test_der_noise_is_off_at_evaluation():
-    agent = make(tiny("der"))
+@pytest.mark.parametrize("preset", ["der", "spr"])
+def test_noise_is_off_at_evaluation(preset):
+    """Dopamine's eval_mode zeroes the noise; SPR's eval_mode turns the head's sampling off."""
+    assert not PRESETS[preset].noise_in_eval
+    agent = make(tiny(preset))
     obs = images(16)
     first = agent.act(obs, eval_mode=True, epsilon=0.0)
     agent.eval_gen.manual_seed(123)
     assert (agent.act(obs, eval_mode=True, epsilon=0.0) == first).all()
     with torch.no_grad():
-        latent = agent.online.encode(agent._image(obs["image"]))
-        mean = agent._q(agent.online.logits(latent, None)).argmax(-1).numpy()
+        net = agent.target if agent.cfg.act_with_target else agent.online
+        latent = net.encode(agent._image(obs["image"]))
+        mean = agent._q(net.logits(latent, None)).argmax(-1).numpy()
     assert (first == mean).all()
 
 
