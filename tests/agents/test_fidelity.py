@@ -301,3 +301,31 @@ def test_spr_priorities_are_the_kl_divergence():
     agent2.replay.update_priorities = lambda s, p: writes.append(p)
     agent2._train(1)
     assert (kl_value < writes[0]).all()  # the same batch: CE = KL + entropy > KL
+
+
+# -- the fidelity table in agents/README.md ---------------------------------------------
+def _cell(value: object) -> str:
+    if isinstance(value, tuple):
+        return "+".join(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def test_fidelity_table_lists_every_field_with_the_presets_values():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "agents" / "README.md").read_text()
+    header = "| field | bbf | bbf-rr8 | sr-spr | spr | der | dqn | source | known quirks |"
+    lines = text[text.index(header) :].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        if not line.startswith("| `"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1:7]
+    fields = [f.name for f in dataclasses.fields(ValueConfig)]
+    assert list(rows) == fields
+    names = ["bbf", "bbf-rr8", "sr-spr", "spr", "der", "dqn"]
+    for name in fields:
+        assert rows[name] == [_cell(getattr(PRESETS[p], name)) for p in names], name
