@@ -5,7 +5,9 @@ dopamine-rl 4.1.2's ``discrete_domains/atari_lib.py`` imports OpenAI Baselines'
 ``atari_wrappers`` at module level, for its PPO preprocessing only; Baselines' last PyPI
 release (0.1.5, 2018) cannot be installed beside it (it pins mpi4py and MuJoCo). When it is
 missing, an empty stand-in module is registered so that Dopamine's ``AtariPreprocessing``
-and networks import; nothing here uses Baselines.
+and networks import; nothing here uses Baselines. Likewise, the 4.1.2 wheel leaves out
+``labs/atari_100k/replay_memory`` (it has no ``__init__.py``), which ``spr_agent`` imports
+for its agent class only: the tests use its module-level ``train`` and ``target_output``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import pytest
 REASON = "dopamine-rl is not installed: pip install -e '.[reference]' (CI installs it)"
 
 
-def _stand_in_for_baselines() -> None:
+def _stand_in(*names: str) -> None:
+    """Empty modules for ``names`` (parents first), unless the last one imports."""
     try:
-        if importlib.util.find_spec("baselines.common.atari_wrappers") is not None:
+        if importlib.util.find_spec(names[-1]) is not None:
             return
     except ModuleNotFoundError:
         pass
-    for name in ("baselines", "baselines.common", "baselines.common.atari_wrappers"):
+    for name in names:
         sys.modules.setdefault(name, types.ModuleType(name))
 
 
@@ -34,7 +37,11 @@ def dopamine_available() -> bool:
 
 
 if dopamine_available():
-    _stand_in_for_baselines()
+    _stand_in("baselines", "baselines.common", "baselines.common.atari_wrappers")
+    _stand_in(
+        "dopamine.labs.atari_100k.replay_memory",
+        "dopamine.labs.atari_100k.replay_memory.subsequence_replay_buffer",
+    )
 
 
 @pytest.fixture(scope="session")
