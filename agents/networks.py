@@ -376,16 +376,35 @@ class ValueNetwork(nn.Module):
         return {name: m for name, m in self.named_modules() if isinstance(m, NoisyLinear)}
 
     def sample_noise(
-        self, batch: int, generator: torch.Generator, device: torch.device
+        self,
+        batch: int,
+        generator: torch.Generator,
+        device: torch.device,
+        *,
+        keys: str = "independent",
     ) -> Noise | None:
-        """Per-sample factorized noise for every noisy layer (None without noisy nets)."""
+        """Factorized noise for every noisy layer, ``batch`` rows (1 broadcasts one draw over
+        a batch); None without noisy nets.
+
+        ``keys="independent"``: each layer's input and output factors are their own draws.
+        ``keys="by_size"``: one draw per vector length, shared by every layer and both
+        roles, as Dopamine's 2021 NoisyNetwork drew them (every layer got the same JAX key,
+        and the input and output factors came from that one key): e.g. the head layers'
+        input factors equal each other and the hidden layer's output factor.
+        """
         if not self.noisy:
             return None
         noise: Noise = {}
+        drawn: dict[int, torch.Tensor] = {}
+
+        def draw(size: int) -> torch.Tensor:
+            if keys == "independent" or size not in drawn:
+                drawn[size] = _f(torch.randn(batch, size, generator=generator)).to(device)
+            return drawn[size]
+
         for name, layer in self.noisy_layers().items():
-            f_in = _f(torch.randn(batch, layer.in_features, generator=generator))
-            f_out = _f(torch.randn(batch, layer.out_features, generator=generator))
-            noise[name] = (f_in.to(device), f_out.to(device))
+            f_in = draw(layer.in_features)
+            noise[name] = (f_in, draw(layer.out_features))
         return noise
 
 
@@ -403,14 +422,21 @@ def count_parameters(net: nn.Module) -> dict[str, int]:
 
 @torch.no_grad()
 def initialize(
-    net: nn.Module, generator: torch.Generator, *, scheme: str, groups: Iterable[str] | None = None
+    net: nn.Module,
+    generator: torch.Generator,
+    *,
+    scheme: str,
+    groups: Iterable[str] | None = None,
+    noisy_init: str = "scheme",
 ) -> None:
     """(Re)initialize parameters in place from ``generator`` (on CPU, then copied).
 
     ``xavier_uniform``: Xavier-uniform kernels, zero biases, as the reference's Flax layers;
     ``torch_default``: PyTorch's own default (Kaiming-uniform a=sqrt(5)), kept as an
-    ablation because several ports use it silently. Noisy layers: mu as the scheme says,
-    sigma = sigma0 / sqrt(fan_in). BatchNorm: weight 1, bias 0, running stats reset.
+    ablation because several ports use it silently. Noisy layers: sigma = sigma0 /
+    sqrt(fan_in); mu as the scheme says (``noisy_init="scheme"``), or weight and bias
+    uniform in +-1/sqrt(fan_in) (``"fortunato"``: Fortunato et al. 3.2, Dopamine's
+    NoisyNetwork). BatchNorm: weight 1, bias 0, running stats reset.
     """
     wanted = None if groups is None else set(groups)
     for mod_name, module in net.named_modules():
@@ -418,7 +444,8 @@ def initialize(
         if wanted is not None and group not in wanted:
             continue
         if isinstance(module, NoisyLinear):
-            _init_weight(module.weight, module.bias, generator, scheme)
+            mu_scheme = "fortunato" if noisy_init == "fortunato" else scheme
+            _init_weight(module.weight, module.bias, generator, mu_scheme)
             module.weight_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
             module.bias_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
         elif isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
@@ -436,7 +463,8 @@ def _init_weight(
     if scheme == "xavier_uniform":
         bound = math.sqrt(6.0 / (fan_in + fan_out))
         b_bound = 0.0
-    else:  # PyTorch's default: kaiming_uniform(a=sqrt(5)) and uniform(+-1/sqrt(fan_in)) bias
+    else:  # PyTorch's default: kaiming_uniform(a=sqrt(5)) and uniform(+-1/sqrt(fan_in)) bias,
+        # which are also Fortunato et al.'s noisy-layer mu: both uniform(+-1/sqrt(fan_in))
         bound = 1.0 / math.sqrt(fan_in)
         b_bound = 1.0 / math.sqrt(fan_in)
     w = (torch.rand(weight.shape, generator=gen, dtype=torch.float32) * 2 - 1) * bound

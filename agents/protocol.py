@@ -39,11 +39,17 @@ class Transition:
 
 @runtime_checkable
 class Agent(Protocol):
-    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+    def act(
+        self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
+    ) -> np.ndarray:
         """Actions (int64, shape (B,)) for a batch of observations.
 
-        Training mode explores with the agent's schedule; eval mode uses its evaluation
-        epsilon and never changes training state (counters, RNGs used for training).
+        Training mode explores with the agent's schedule; eval mode never changes training
+        state (counters, RNGs used for training). ``epsilon`` is the protocol's evaluation
+        epsilon (``ProtocolConfig.eval_epsilon``), which the harness passes in eval mode:
+        the protocol is its one source, so the value recorded with a run (and compared
+        before runs are pooled) is the one acted with. Agents that do not act
+        epsilon-greedily may ignore it.
         """
         ...
 

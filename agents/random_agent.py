@@ -25,7 +25,9 @@ class RandomAgent:
         self._eval_rng = np.random.default_rng(sequence(seed, 1))
         self._steps = 0
 
-    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+    def act(
+        self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
+    ) -> np.ndarray:
         rng = self._eval_rng if eval_mode else self._rng
         return rng.integers(self.num_actions, size=len(obs["image"]), dtype=np.int64)
 

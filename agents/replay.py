@@ -12,6 +12,7 @@ loss, newest last. Audio is stored the same way: each step's samples once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,15 @@ class Batch:
     next_audio: np.ndarray | None  # (B, stack, S)
     same_trajectory: np.ndarray  # (B, T) float32: 1 where s_{t+k} is usable for SPR
     priorities: np.ndarray  # (B,) float64 sum-tree priorities of the samples
+
+    def rows(self, start: int, stop: int) -> Batch:
+        """Samples ``start`` .. ``stop - 1`` (one batch of a group sampled together)."""
+        sl = slice(start, stop)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = None if value is None else value[sl]
+        return Batch(**values)
 
 
 class ReplayBuffer:
@@ -196,12 +206,15 @@ class ReplayBuffer:
         *,
         lookahead: int,
         n: int,
+        exclude_newest: int = 0,
         max_attempts: int = 1000,
     ) -> np.ndarray:
         """Absolute steps to train on: stratified by priority, or uniform; invalid draws are
-        redrawn one by one (not stratified), as in the reference buffer."""
+        redrawn one by one (not stratified), as in the reference buffer. The newest
+        ``exclude_newest`` steps are never drawn (the reference buffers keep a window
+        behind their cursor; 0: only what the lookahead needs)."""
         oldest = self.count - len(self)
-        if self.count - oldest <= lookahead + 1:
+        if self.count - oldest <= max(lookahead + 1, exclude_newest):
             raise RuntimeError("not enough steps in replay to sample")
 
         def draw(k: int) -> np.ndarray:
@@ -213,7 +226,7 @@ class ReplayBuffer:
 
         idx = draw(batch)
         for _ in range(max_attempts):
-            bad = ~self._valid(idx, lookahead, n)
+            bad = ~self._valid(idx, lookahead, n) | (idx >= self.count - exclude_newest)
             if not bad.any():
                 return idx
             idx[bad] = draw(int(bad.sum()))
@@ -232,14 +245,16 @@ class ReplayBuffer:
     def sample(
         self,
         batch: int,
-        rng: np.random.Generator,
+        rng: np.random.Generator | None,
         *,
         n: int,
         gamma: float,
         subseq: int = 1,
         bootstrap: str = "fixed",
         spr_mask: str = "fixed",
+        exclude_newest: int = 0,
         indices: np.ndarray | None = None,
+        priorities: np.ndarray | None = None,
     ) -> Batch:
         """A batch with n-step returns computed now with the current ``n`` and ``gamma``.
 
@@ -250,21 +265,28 @@ class ReplayBuffer:
         stop the bootstrap (google-research issue #1851).
 
         ``spr_mask="fixed"``: s_{t+k} is usable when no boundary occurred in t..t+k-1.
-        ``spr_mask="reference"``: the reference requires none in t..t+k (shifted by one).
+        ``spr_mask="shifted"``: no boundary in t..t+k (one step early, as SPR's own code).
+        ``spr_mask="reference"``: the reference's mask: no terminal in t..t+k (shifted by one;
+        episode ends without a terminal are not seen), and none at all for the batch's first
+        row (it zeroes row 0 where it meant time column 0).
+        ``exclude_newest``: see :meth:`sample_indices`. ``indices``, ``priorities``: steps
+        drawn earlier (tests, prefetched draws) and their priorities then (default: now).
         """
         lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
-        if indices is None:
-            idx = self.sample_indices(batch, rng, lookahead=lookahead, n=n)
-        else:  # given absolute steps (tests, evaluation batches)
+        if indices is not None:  # given absolute steps (tests, prefetched draws)
             idx = np.asarray(indices, dtype=np.int64)
+        elif rng is None:
+            raise ValueError("sampling needs a generator (or the indices)")
+        else:
+            idx = self.sample_indices(
+                batch, rng, lookahead=lookahead, n=n, exclude_newest=exclude_newest
+            )
         slots = idx % self.capacity
         returns, discounts, next_idx = self._n_step(idx, n=n, gamma=gamma, bootstrap=bootstrap)
         seq, same = self._subsequence(idx, subseq=subseq, spr_mask=spr_mask)
-        audio = next_audio = None
-        if self.audio is not None:
-            audio = self._stack(self.audio, seq)
-            next_audio = self._stack(self.audio, next_idx)
-        priorities = self.tree.get(slots) if self.tree is not None else np.ones(len(idx))
+        audio, next_audio = self._audio_stacks(seq, next_idx)
+        if priorities is None:
+            priorities = self.tree.get(slots) if self.tree is not None else np.ones(len(idx))
         return Batch(
             index=idx,
             slots=slots,
@@ -278,6 +300,13 @@ class ReplayBuffer:
             same_trajectory=same,
             priorities=priorities,
         )
+
+    def _audio_stacks(
+        self, seq: np.ndarray, next_idx: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.audio is None:
+            return None, None
+        return self._stack(self.audio, seq), self._stack(self.audio, next_idx)
 
     def _n_step(
         self, idx: np.ndarray, *, n: int, gamma: float, bootstrap: str
@@ -312,13 +341,17 @@ class ReplayBuffer:
         state), and SPR's mask (B, T) float32 (the modes are :meth:`sample`'s)."""
         seq = idx[:, None] + np.arange(subseq)[None, :]  # (B, T)
         seq_c = np.minimum(seq, self.count - 1)
-        bounds = self.boundaries[seq_c % self.capacity]
         if spr_mask == "fixed":
+            bounds = self.boundaries[seq_c % self.capacity]
             prior = np.concatenate([np.zeros((len(idx), 1), bool), bounds[:, :-1]], axis=1)
+        elif spr_mask == "shifted":  # SPR's PyTorch code: 1 - sign(cumsum(done)), done at t on
+            prior = self.boundaries[seq_c % self.capacity]
         elif spr_mask == "reference":
             # The reference zeroes batch row 0 where it meant time column 0, so for the
-            # other rows its mask also counts the boundary at t (and t+k): one step early.
-            prior = bounds
+            # other rows its mask also counts the terminal at t (and t+k): one step early;
+            # row 0 is never masked. It reads terminals only, not episode ends.
+            prior = self.terminals[seq_c % self.capacity].copy()
+            prior[0] = False
         else:
             raise ValueError(f"unknown SPR mask mode {spr_mask!r}")
         same = np.cumprod(~prior, axis=1).astype(np.float32)

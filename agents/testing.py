@@ -13,6 +13,8 @@ from agents.protocol import Agent, ObsSpec, Transition
 from agents.registry import AgentEntry
 from bench.core.safe_state import round_trip
 
+EVAL_EPSILON = 0.001  # what the harness passes in eval mode (the protocol's eval_epsilon)
+
 
 def synthetic_obs(
     rng: np.random.Generator, spec: ObsSpec, batch: int | None = None
@@ -65,7 +67,7 @@ def drive(
     eval_rng = np.random.default_rng(12345)
     for t in range(steps):
         if eval_every and t % eval_every == 0:
-            agent.act(synthetic_obs(eval_rng, spec, 2), eval_mode=True)
+            agent.act(synthetic_obs(eval_rng, spec, 2), eval_mode=True, epsilon=EVAL_EPSILON)
         action = agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False)
         actions.append(int(action[0]))
         nxt = synthetic_obs(rng, spec)
@@ -102,7 +104,8 @@ def check_agent(
     rng = np.random.default_rng(seed)
     for eval_mode in (False, True):
         for batch in (1, 3):
-            acts = agent.act(synthetic_obs(rng, spec, batch), eval_mode=eval_mode)
+            eps = EVAL_EPSILON if eval_mode else None
+            acts = agent.act(synthetic_obs(rng, spec, batch), eval_mode=eval_mode, epsilon=eps)
             assert isinstance(acts, np.ndarray), f"act returned {type(acts)}"
             assert acts.shape == (batch,) and acts.dtype == np.int64, (acts.shape, acts.dtype)
             assert ((acts >= 0) & (acts < spec.num_actions)).all(), acts

@@ -7,6 +7,7 @@ presets, each written as differences from ``BASE`` so that a diff shows the scie
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import math
@@ -18,7 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.networks import MODULE_GROUPS, ValueNetwork, count_parameters, group_of, initialize
+from agents.networks import (
+    MODULE_GROUPS,
+    Noise,
+    ValueNetwork,
+    count_parameters,
+    group_of,
+    initialize,
+)
 from agents.protocol import ObsSpec, Transition
 from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
@@ -41,13 +49,18 @@ class ValueConfig:
     hidden_dim: int = 2048  # the projection ("dense 2048")
     renormalize: bool = True  # per-sample min-max of the latent and transition outputs
     dueling: bool = True
-    distributional: bool = True  # C51; False gives scalar Q with a Huber loss
+    distributional: bool = True  # C51; False gives scalar Q with dqn_loss
+    dqn_loss: Literal["huber", "mse"] = "huber"  # scalar Q only
     num_atoms: int = 51
     v_min: float = -10.0
     v_max: float = 10.0
     noisy: bool = False  # noisy nets on the projection and head
     noisy_sigma0: float = 0.5
     noise_in_eval: bool = True  # the reference keeps the noise on at evaluation
+    noisy_init: Literal["scheme", "fortunato"] = "scheme"  # noisy mu: as init, or U(+-1/sqrt(in))
+    noise_draw: Literal["per_sample", "per_batch"] = "per_sample"  # per_batch: one draw a batch,
+    # shared by the online and target networks in the target (Dopamine's full Rainbow)
+    noise_keys: Literal["independent", "by_size"] = "independent"  # see sample_noise
     init: Literal["xavier_uniform", "torch_default"] = "xavier_uniform"
     audio_channels: int = 2  # SEM3 audio latent channels when the env has audio (0: ignore it)
     # -- learning target ---------------------------------------------------------------
@@ -65,18 +78,33 @@ class ValueConfig:
     importance_start: float = 0.5  # beta at env step 0 (the reference: 0.5 fixed)
     importance_end: float = 0.5
     importance_anneal_steps: int = 100_000  # env steps of beta's linear schedule
+    # BBF's reference writes back one priority per gradient step: the batch's mean loss, to
+    # the first indices of the sampled group (set_priority zips 2 values with 64 indices);
+    # the other sampled items keep their priority. per_sample: each item its own loss.
+    priority_writeback: Literal["reference", "per_sample"] = "reference"
+    priority_signal: Literal["cross_entropy", "kl"] = "cross_entropy"  # kl: SPR's code
+    batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
+    # Draws made ahead of their use: BBF's prefetch_to_device(sampler, 2) draws each group
+    # two groups early (before the priorities of the groups between are written back, and
+    # with the n and gamma of then). 0 draws each group when it is trained on.
+    replay_prefetch: int = 2
+    # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
+    # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
+    # n-step window and the subsequence need: a new step can be drawn at once).
+    replay_newest: Literal["needed", "horizon", "horizon_subsequence"] = "horizon_subsequence"
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
     # -- target network ----------------------------------------------------------------
     target_tau: float = 0.005  # EMA weight of the online network; 1 copies
-    target_period: int = 1  # gradient steps between target updates
+    target_period: int = 1  # steps between target updates, in target_period_unit
+    target_period_unit: Literal["gradient_steps", "env_steps"] = "gradient_steps"
     act_with_target: bool = True  # the target network acts, in training and evaluation
     # -- SPR ---------------------------------------------------------------------------
     spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
     spr_steps: int = 5
     transition_batchnorm: bool = False
-    spr_mask: Literal["reference", "fixed"] = "reference"  # quirk 2, see replay.py
+    spr_mask: Literal["reference", "shifted", "fixed"] = "reference"  # quirk 2, see replay.py
     # -- augmentation (DrQ) ------------------------------------------------------------
     augmentation: bool = True
     shift_pad: int = 4
@@ -102,7 +130,9 @@ class ValueConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.0
     epsilon_decay_steps: int = 2_001  # env steps, linear, starting at learning_starts
-    epsilon_eval: float = 0.001
+    epsilon_schedule: Literal["linear", "constant"] = "linear"  # constant: epsilon_end always
+    # No evaluation epsilon here: evaluation acts with the protocol's eval_epsilon (0.001),
+    # which the harness passes to act(); the protocol is its one source.
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -168,7 +198,8 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("epsilon_start", 0 <= c.epsilon_start <= 1, unit),
         ("epsilon_end", 0 <= c.epsilon_end <= 1, unit),
         ("epsilon_decay_steps", c.epsilon_decay_steps >= 0, "at least 0"),
-        ("epsilon_eval", 0 <= c.epsilon_eval <= 1, unit),
+        ("batches_to_group", c.batches_to_group >= 1, "at least 1"),
+        ("replay_prefetch", c.replay_prefetch >= 0, "at least 0"),
         ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda or cuda:N"),
     ]
 
@@ -200,7 +231,10 @@ def gamma_at(cfg: ValueConfig, cycle_step: int) -> float:
 
 
 def epsilon_at(cfg: ValueConfig, env_step: int) -> float:
-    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear."""
+    """Dopamine's linearly decaying epsilon: start until learning_starts, then linear; or
+    epsilon_end throughout (Dopamine's full Rainbow with noisy nets, 2021)."""
+    if cfg.epsilon_schedule == "constant":
+        return cfg.epsilon_end
     left = cfg.epsilon_decay_steps + cfg.learning_starts - env_step
     frac = min(max(left / max(cfg.epsilon_decay_steps, 1), 0.0), 1.0)
     return cfg.epsilon_end + frac * (cfg.epsilon_start - cfg.epsilon_end)
@@ -262,6 +296,13 @@ def project_distribution(
     # weight of source atom j on target atom i: max(0, 1 - |z_j - support_i| / delta)
     weights = (1 - (z[:, None, :] - support[None, :, None]).abs() / delta).clamp(min=0)
     return (weights * probs[:, None, :]).sum(-1)
+
+
+def kl_priority(target: torch.Tensor, log_probs: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """SPR's priority signal (B,): KL(target || prediction) with the target clamped to
+    [eps, 1] and the result to [eps, 1/eps], as its rl_loss computes it."""
+    t = target.clamp(eps, 1.0)
+    return (t * (t.log() - log_probs.detach())).sum(-1).clamp(eps, 1.0 / eps)
 
 
 def ema_(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
@@ -360,6 +401,7 @@ class ValueAgent:
         self.train_steps = 0  # env steps at which learning was allowed (for the ratio)
         self.resets = 0
         self.last: dict[str, float] = {}
+        self.prefetched: collections.deque[dict[str, Any]] = collections.deque()
 
     # -- construction ------------------------------------------------------------------
     @staticmethod
@@ -377,7 +419,7 @@ class ValueAgent:
             buf.zero_()
             if buf_name.endswith("running_var"):
                 buf.fill_(1.0)
-        initialize(net, self.gen, scheme=cfg.init)
+        initialize(net, self.gen, scheme=cfg.init, noisy_init=cfg.noisy_init)
         return net
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
@@ -416,16 +458,22 @@ class ValueAgent:
         return logits.squeeze(-1)
 
     # -- protocol: act -----------------------------------------------------------------
-    def act(self, obs: dict[str, np.ndarray], *, eval_mode: bool) -> np.ndarray:
+    def act(
+        self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
+    ) -> np.ndarray:
+        """Epsilon-greedy actions: ``epsilon`` when given (in eval mode it must be: the
+        protocol's eval_epsilon), else the training schedule."""
         image = obs["image"]
         batch = image.shape[0]
         rng, gen = (self.eval_rng, self.eval_gen) if eval_mode else (self.act_rng, self.act_gen)
-        eps = self.cfg.epsilon_eval if eval_mode else epsilon_at(self.cfg, self.env_steps)
+        if epsilon is None and eval_mode:
+            raise ValueError("evaluation acting needs the protocol's eval_epsilon: pass epsilon")
+        eps = epsilon_at(self.cfg, self.env_steps) if epsilon is None else epsilon
         net = self.target if self.cfg.act_with_target else self.online
         with torch.no_grad():
             latent = net.encode(self._image(image), self._audio(obs.get("audio")))
             use_noise = self.cfg.noisy and (not eval_mode or self.cfg.noise_in_eval)
-            noise = net.sample_noise(batch, gen, self.device) if use_noise else None
+            noise = self._noise(net, batch, gen) if use_noise else None
             greedy = self._q(net.logits(latent, noise)).argmax(-1).cpu().numpy()
         explore = rng.random(batch) <= eps if eps > 0 else np.zeros(batch, bool)
         random_actions = rng.integers(0, self.obs_spec.num_actions, size=batch)
@@ -448,42 +496,127 @@ class ValueAgent:
         # Replay must also hold one full n-step window and SPR subsequence (only matters
         # when learning_starts is tiny, as in tests).
         ready = len(self.replay) > max(cfg.n_step_start, cfg.n_step, cfg.spr_steps) + 1
+        ready = ready and len(self.replay) > self._exclude_newest() + 1
         if self.env_steps > cfg.learning_starts and cfg.replay_ratio > 0 and ready:
             self.train_steps += 1
             due = int(math.floor(self.train_steps * cfg.replay_ratio + 1e-9))
             done = int(math.floor((self.train_steps - 1) * cfg.replay_ratio + 1e-9))
-            for _ in range(due - done):
-                self._update()
+            self._train(due - done)
+            if cfg.target_period_unit == "env_steps" and self.env_steps % cfg.target_period == 0:
+                ema_(self.target, self.online, cfg.target_tau)
         if is_reset_step(cfg, self.env_steps):
             self._reset()
 
-    # -- one gradient step -------------------------------------------------------------
-    def _update(self) -> None:
+    # -- gradient steps ----------------------------------------------------------------
+    def _train(self, steps: int) -> None:
+        """``steps`` gradient steps, in groups of batches_to_group sampled together (the
+        reference caps the group at the updates of an env step)."""
+        group = max(1, min(self.cfg.batches_to_group, steps))
+        for start in range(0, steps, group):
+            self._update_group(min(group, steps - start))
+
+    def _group_size(self) -> int:
+        """The size of a prefetched group: batches_to_group, capped at the gradient steps of
+        one env step (as BBFAgent.set_replay_settings caps it)."""
+        return max(1, min(self.cfg.batches_to_group, int(self.cfg.replay_ratio)))
+
+    def _draw(self, size: int) -> Batch:
+        """One stratified draw of ``size`` batches, with the n and gamma of now."""
         cfg = self.cfg
         n = n_step_at(cfg, self.cycle_steps)
         gamma = gamma_at(cfg, self.cycle_steps)
-        b = self.replay.sample(
-            cfg.batch_size,
+        return self.replay.sample(
+            cfg.batch_size * size,
             self.sample_rng,
             n=n,
             gamma=gamma,
             subseq=cfg.spr_steps + 1 if self.spr else 1,
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
+            exclude_newest=self._exclude_newest(),
         )
+
+    def _next_group(self, size: int) -> tuple[Batch, int, float]:
+        """The group to train on, with its n and gamma: drawn now, or the oldest of the
+        prefetched draws (the first use draws replay_prefetch of them)."""
+        cfg = self.cfg
+        if not cfg.replay_prefetch or size != self._group_size():
+            return (
+                self._draw(size),
+                n_step_at(cfg, self.cycle_steps),
+                gamma_at(cfg, self.cycle_steps),
+            )
+        if not self.prefetched:
+            self.prefetched.extend(self._prefetch(size) for _ in range(cfg.replay_prefetch))
+        drawn = self.prefetched.popleft()
+        group = self.replay.sample(
+            len(drawn["index"]),
+            None,
+            n=drawn["n"],
+            gamma=drawn["gamma"],
+            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            bootstrap=cfg.nstep_bootstrap,
+            spr_mask=cfg.spr_mask,
+            indices=drawn["index"],
+            priorities=drawn["priorities"],
+        )
+        return group, drawn["n"], drawn["gamma"]
+
+    def _prefetch(self, size: int) -> dict[str, Any]:
+        """A draw kept for later: its steps, n, gamma and priorities (the stored steps do
+        not change, so the batch is gathered when it is used)."""
+        b = self._draw(size)
+        cfg = self.cfg
+        n, gamma = n_step_at(cfg, self.cycle_steps), gamma_at(cfg, self.cycle_steps)
+        return {"index": b.index, "n": n, "gamma": gamma, "priorities": b.priorities}
+
+    def _exclude_newest(self) -> int:
+        """How many of the newest steps are never sampled (``replay_newest``)."""
+        cfg = self.cfg
+        horizon = max(cfg.n_step_start, cfg.n_step)
+        subseq = cfg.spr_steps + 1 if self.spr else 1
+        return {"needed": 0, "horizon": horizon, "horizon_subsequence": horizon + subseq}[
+            cfg.replay_newest
+        ]
+
+    def _update_group(self, size: int) -> None:
+        """One stratified draw of ``size`` batches, then a gradient step on each; the
+        importance weights are normalized over the draw, as the reference does."""
+        cfg, bsz = self.cfg, self.cfg.batch_size
+        group, n, gamma = self._next_group(size)
+        weights = self._importance_weights(group)
+        means = []
+        for j in range(size):
+            b = group.rows(j * bsz, (j + 1) * bsz)
+            dqn_loss = self._update(b, weights[j * bsz : (j + 1) * bsz], n=n, gamma=gamma)
+            if cfg.priority_writeback == "per_sample":
+                self._update_priorities(b.slots, dqn_loss)
+            means.append(dqn_loss.mean())
+        if cfg.replay_prefetch and size == self._group_size():
+            self.prefetched.append(self._prefetch(size))  # drawn before the write-back
+        if cfg.priority_writeback == "reference":
+            # set_priority(indices, priorities) zips the group's indices with one mean
+            # per batch: only the first `size` sampled items get a new priority.
+            self._update_priorities(group.slots[:size], torch.stack(means))
+
+    def _update(self, b: Batch, weights: torch.Tensor, *, n: int, gamma: float) -> torch.Tensor:
+        """One gradient step on batch ``b``; returns what the priorities are made of, per
+        sample (detached): the DQN loss, or SPR's KL divergence."""
+        cfg = self.cfg
         x = self._inputs(b)
         with torch.no_grad():
             target, spr_targets = self._targets(x)
-        latent, dqn_loss = self._dqn_loss(x, target)
+        latent, dqn_loss, log_probs = self._dqn_loss(x, target)
         spr_loss = self._spr_loss(x, latent, spr_targets)
-        weights = self._importance_weights(b)
         loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
         self._apply_gradient(loss)
+        signal = dqn_loss
+        if cfg.priority_signal == "kl" and log_probs is not None:
+            signal = kl_priority(target, log_probs)
 
-        self._update_priorities(b, dqn_loss)
         self.grad_steps += 1
         self.cycle_steps += 1
-        if self.grad_steps % cfg.target_period == 0:
+        if cfg.target_period_unit == "gradient_steps" and self.grad_steps % cfg.target_period == 0:
             ema_(self.target, self.online, cfg.target_tau)
         self.last = {
             "loss": float(loss.detach()),
@@ -492,6 +625,7 @@ class ValueAgent:
             "n_step": float(n),
             "gamma": float(gamma),
         }
+        return signal.detach()
 
     def _inputs(self, b: Batch) -> _Inputs:
         """The batch as tensors on the device. Augmentation draws for the states first, then
@@ -515,10 +649,9 @@ class ValueAgent:
         latents (B, spr_steps, hidden), None without SPR. Run under ``no_grad``."""
         cfg, bsz = self.cfg, self.cfg.batch_size
         t_latent = self.target.encode(*self._target_encoder_inputs(x))
-        t_logits = self.target.logits(
-            t_latent[:bsz], self.target.sample_noise(bsz, self.gen, self.device)
-        )
-        chosen = t_logits[x.rows, self._next_actions(x, t_logits)]
+        t_noise = self._noise(self.target, bsz, self.gen)
+        t_logits = self.target.logits(t_latent[:bsz], t_noise)
+        chosen = t_logits[x.rows, self._next_actions(x, t_logits, t_noise)]
         if cfg.distributional:
             target_support = x.returns[:, None] + x.discounts[:, None] * self.support[None, :]
             target = project_distribution(self.support, chosen.softmax(-1), target_support)
@@ -542,26 +675,39 @@ class ValueAgent:
             audio = torch.cat([x.next_audio, future_audio])
         return images, audio
 
-    def _next_actions(self, x: _Inputs, t_logits: torch.Tensor) -> torch.Tensor:
+    def _next_actions(
+        self, x: _Inputs, t_logits: torch.Tensor, t_noise: Noise | None
+    ) -> torch.Tensor:
         """Bootstrap actions: double DQN picks with the online network (the target network
-        evaluates); plain DQN picks with the target network."""
+        evaluates); plain DQN picks with the target network. With one noise draw per batch
+        the online network uses the target's draw (Dopamine passes both the same key)."""
         if not self.cfg.double_dqn:
             return self._q(t_logits).argmax(-1)
-        o_logits = self.online.logits(
-            self.online.encode(x.next_states, x.next_audio),
-            self.online.sample_noise(self.cfg.batch_size, self.gen, self.device),
-        )
+        shared = self.cfg.noise_draw == "per_batch"
+        noise = t_noise if shared else self._noise(self.online, self.cfg.batch_size, self.gen)
+        o_logits = self.online.logits(self.online.encode(x.next_states, x.next_audio), noise)
         return self._q(o_logits).argmax(-1)
 
-    def _dqn_loss(self, x: _Inputs, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The online latent of s_t and the per-sample loss (B,): cross-entropy to the C51
-        target, or Huber to the scalar one."""
+    def _noise(self, net: ValueNetwork, batch: int, gen: torch.Generator) -> Noise | None:
+        """Noise for ``batch`` samples: a draw each, or one for all (``noise_draw``)."""
+        rows = 1 if self.cfg.noise_draw == "per_batch" else batch
+        return net.sample_noise(rows, gen, self.device, keys=self.cfg.noise_keys)
+
+    def _dqn_loss(
+        self, x: _Inputs, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The online latent of s_t, the per-sample loss (B,): cross-entropy to the C51
+        target, or Huber/MSE to the scalar one, and the chosen log-probabilities (C51)."""
         latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
-        noise = self.online.sample_noise(self.cfg.batch_size, self.gen, self.device)
+        noise = self._noise(self.online, self.cfg.batch_size, self.gen)
         chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
         if self.cfg.distributional:
-            return latent, -(target * chosen_logits.log_softmax(-1)).sum(-1)
-        return latent, F.huber_loss(chosen_logits.squeeze(-1), target, reduction="none")
+            log_probs = chosen_logits.log_softmax(-1)
+            return latent, -(target * log_probs).sum(-1), log_probs
+        q = chosen_logits.squeeze(-1)
+        if self.cfg.dqn_loss == "mse":  # Dopamine's mse_loss: (target - q)^2, no 1/2
+            return latent, (target - q) ** 2, None
+        return latent, F.huber_loss(q, target, reduction="none"), None
 
     def _spr_loss(
         self, x: _Inputs, latent: torch.Tensor, spr_targets: torch.Tensor | None
@@ -579,7 +725,7 @@ class ValueAgent:
     def _importance_weights(self, b: Batch) -> torch.Tensor:
         """PER's (priority + 1e-10)^-beta over the batch maximum (ones when uniform)."""
         if not self.cfg.prioritized:
-            return torch.ones(self.cfg.batch_size, device=self.device)
+            return torch.ones(len(b.priorities), device=self.device)
         w = np.power(b.priorities + 1e-10, -importance_at(self.cfg, self.env_steps))
         return torch.as_tensor(w / w.max(), dtype=torch.float32, device=self.device)
 
@@ -590,12 +736,12 @@ class ValueAgent:
             torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.cfg.grad_clip_norm)
         self.optimizer.step()
 
-    def _update_priorities(self, b: Batch, dqn_loss: torch.Tensor) -> None:
-        """New priorities (loss + 1e-10)^alpha of the sampled slots."""
+    def _update_priorities(self, slots: np.ndarray, loss: torch.Tensor) -> None:
+        """New priorities (loss + 1e-10)^alpha of replay ``slots``."""
         if not self.cfg.prioritized:
             return
-        loss = dqn_loss.detach().cpu().numpy().astype(np.float64)
-        self.replay.update_priorities(b.slots, np.power(loss + 1e-10, self.cfg.priority_exponent))
+        loss_np = loss.detach().cpu().numpy().astype(np.float64)
+        self.replay.update_priorities(slots, np.power(loss_np + 1e-10, self.cfg.priority_exponent))
 
     # -- resets ------------------------------------------------------------------------
     def _reset(self) -> None:
@@ -663,6 +809,7 @@ class ValueAgent:
                     "resets": self.resets,
                 },
                 "last": dict(self.last),
+                "prefetched": list(self.prefetched),
             }
         )
         state["replay"] = self.replay.state_dict()
@@ -685,6 +832,7 @@ class ValueAgent:
         for name, value in state["counters"].items():
             setattr(self, name, int(value))
         self.last = dict(state["last"])
+        self.prefetched = collections.deque(dict(d) for d in state["prefetched"])
 
 
 def _cpu_copy(obj: Any) -> Any:
@@ -774,6 +922,7 @@ SR_SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "reset_shrink": 0.8,  # shrink 0.8 / perturb 0.2 (instead of 0.5 / 0.5)
         "reset_perturb": 0.2,
+        "batches_to_group": 8,  # SR_SPR.gin: the 8 batches of an env step drawn together
         # SR-SPR's paper used noisy nets; the reference config (SR_SPR.gin) turns them off
         # as slower and worse, which this preset follows.
     },
@@ -788,13 +937,15 @@ SPR = _preset(
         "hidden_dim": 256,  # the paper's 256 (BBF's SPR.gin uses 512)
         "noisy": True,  # noisy nets sigma0 0.5 (instead of none)
         "noisy_sigma0": 0.5,
+        "noise_in_eval": False,  # eval_mode sets the head's sampling off: no noise
         "n_step": 10,  # n 10, gamma 0.99 fixed
         "n_step_start": 10,
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
-        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code, which
-        "spr_mask": "fixed",  # has neither off-by-one of the BBF reference code
+        "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code: s_{t+n};
+        "spr_mask": "shifted",  # its SPR mask is 1 - sign(cumsum(done)): shifted by one too
+        "priority_signal": "kl",  # priorities from the KL divergence, not the cross-entropy
         "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
         "importance_end": 1.0,
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)
@@ -803,38 +954,52 @@ SPR = _preset(
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
         "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
         "reset_interval": 0,  # no resets
+        "priority_writeback": "per_sample",  # SPR writes each sample's priority
+        "batches_to_group": 1,
+        "replay_prefetch": 0,
+        "replay_newest": "needed",
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
     },
     "spr",
 )
 
+# DER as Dopamine's labs/atari_100k ran it for the published 100 runs: DER.gin over
+# JaxFullRainbowAgent and FullRainbowNetwork as of 2021-08 (agents/README.md, "Fidelity").
 DER = _preset(
     {
-        "encoder": "nature",  # DER: Nature CNN, hidden 256 (the paper)
+        "encoder": "nature",  # DER: Nature CNN (SAME padding, as Flax's default)
         "width_scale": 1.0,
-        "hidden_dim": 256,
+        "hidden_dim": 512,  # FullRainbowNetwork's hidden layer (the paper says 256)
         "renormalize": False,  # no latent renormalization (an SPR addition)
         "noisy": True,  # noisy nets sigma0 0.1
         "noisy_sigma0": 0.1,
-        "n_step": 10,  # the paper's 20; 10 as in SPR's and BBF's reproductions (der.gin)
+        "noisy_init": "fortunato",  # mu uniform(+-1/sqrt(in)) (instead of Xavier, zero bias)
+        "noise_draw": "per_batch",  # one draw a batch, online and target share the target's
+        "noise_keys": "by_size",  # one JAX key for every layer, input and output factors
+        "noise_in_eval": False,  # eval_mode turns the noise off
+        "n_step": 10,  # the paper's 20; 10 as in SPR's and BBF's reproductions (DER.gin)
         "n_step_start": 10,
         "gamma": 0.99,
         "gamma_start": 0.99,
         "anneal_steps": 0,
         "nstep_bootstrap": "fixed",  # DER ran in Dopamine's buffer, which has no off-by-one
-        "importance_start": 0.4,  # PER beta 0.4 -> 1
-        "importance_end": 1.0,
+        "priority_writeback": "per_sample",  # set_priority with each sample's loss
+        "batches_to_group": 1,
+        "replay_prefetch": 0,  # sampled when trained on
+        "replay_newest": "horizon",  # Dopamine's buffer never samples the newest n steps
         "learning_starts": 1_600,
         "replay_ratio": 1.0,  # one update per env step
-        "target_tau": 1.0,  # hard copy every 2,000 updates (paper; der.gin says 8,000)
-        "target_period": 2_000,
+        "target_tau": 1.0,  # hard copy every 8,000 agent steps (DER.gin until 2021-11;
+        "target_period": 8_000,  # the paper's 2,000 updates came later)
+        "target_period_unit": "env_steps",
         "act_with_target": False,
         "spr_weight": 0.0,  # no SPR, no augmentation
         "augmentation": False,
         "weight_decay": 0.0,  # Adam lr 1e-4, eps 1.5e-4
         "reset_interval": 0,
-        "epsilon_end": 0.01,  # der.gin: 0.01 over 2,000 steps alongside the noise
-        "epsilon_decay_steps": 2_000,
+        "epsilon_schedule": "constant",  # noisy nets swap in identity_epsilon: 0.01 always
+        "epsilon_end": 0.01,
+        "epsilon_decay_steps": 2_000,  # (unused: the schedule is constant)
     },
     "der",
 )
@@ -846,7 +1011,8 @@ DQN = _preset(
         "hidden_dim": 512,
         "renormalize": False,
         "dueling": False,
-        "distributional": False,  # scalar Q, Huber loss
+        "distributional": False,  # scalar Q, with Dopamine JAX DQN's default MSE loss
+        "dqn_loss": "mse",
         "double_dqn": False,
         "n_step": 1,
         "n_step_start": 1,
@@ -856,10 +1022,15 @@ DQN = _preset(
         "nstep_bootstrap": "fixed",
         "replay_capacity": 100_000,
         "prioritized": False,
+        "priority_writeback": "per_sample",
+        "batches_to_group": 1,
+        "replay_prefetch": 0,
+        "replay_newest": "horizon",  # (n = 1: the same as "needed")
         "learning_starts": 20_000,
         "replay_ratio": 0.25,  # one update every 4 env steps
-        "target_tau": 1.0,  # hard copy every 8,000 env steps = 2,000 updates
-        "target_period": 2_000,
+        "target_tau": 1.0,  # hard copy every 8,000 agent steps, counted from step 0
+        "target_period": 8_000,
+        "target_period_unit": "env_steps",
         "act_with_target": False,
         "spr_weight": 0.0,
         "augmentation": False,

@@ -18,5 +18,11 @@ if ! python -c "import torch" 2>/dev/null; then
             || pip install -q "torch==2.13.0"
     fi
 fi
-pip install -q -e ".[dev]"
+# The reference implementations (Dopamine, JAX, TensorFlow: about 2.5 GB) for the differential
+# tests in tests/reference/ come with BENCH_REFERENCE=1 (CI sets it); without, those tests skip.
+if [ "${BENCH_REFERENCE:-0}" != "1" ]; then
+    pip install -q -e ".[dev]"
+else
+    pip install -q -e ".[dev,reference]"
+fi
 python -c "import torch, ale_py; print(f'ready: torch {torch.__version__}, ale-py {ale_py.__version__}')"

@@ -13,13 +13,16 @@ from ale_py import roms
 
 from bench.env.atari import AUDIO_FRAME_SAMPLES, SILENCE, AtariEnv, derive_seeds, make_atari
 from bench.env.games import get_game
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import PROTOCOLS, ProtocolConfig
 
 P = ProtocolConfig()
+# The env before the fidelity options: frame no-ops, the fresh screen at an early stop.
+FRESH = ProtocolConfig(noop_unit="frame", terminal_frame="fresh")
 
 
 class ReferenceLoop:
-    """The protocol written out plainly: every frame's screen and audio kept, no buffers."""
+    """The protocol written out plainly: every frame's screen and audio kept; Dopamine's two
+    screen buffers only as the list of the last pooled screens, for its stale modes."""
 
     def __init__(self, game: str, seed: int, protocol: ProtocolConfig) -> None:
         self.p = protocol
@@ -48,14 +51,36 @@ class ReferenceLoop:
         self.sounds = (self.sounds + [sound])[-n:]
         return {"image": np.stack(self.images), "audio": np.stack(self.sounds)}
 
-    def reset(self) -> tuple[dict[str, np.ndarray], int]:
+    def _restart(self) -> dict[str, np.ndarray]:
         self.ale.reset_game()
+        self.lives = self.ale.lives()
+        screen = self.ale.getScreenGrayscale()
+        self.buffers = [screen, np.zeros_like(screen)]
+        silence = np.full(self._audio_len(), SILENCE, np.uint8)
+        return self._push(self._resize(screen), silence, True)
+
+    def reset(self) -> tuple[dict[str, np.ndarray], int]:
         noops = int(self.noop_rng.integers(self.p.noop_min, self.p.noop_max + 1))
+        obs = self._restart()
+        if self.p.noop_unit == "agent_step":
+            for _ in range(noops):  # BBF's runner: env.step(0), a terminal resets
+                obs, _, game_over, life_loss, _ = self.step(0)
+                if game_over or (life_loss and self.p.life_loss_terminal):
+                    obs = self._restart()
+            self.images, self.sounds = [], []
+            return self._push(obs["image"][-1], obs["audio"][-1], True), noops
         for _ in range(noops):
             self.ale.act(ale_py.Action.NOOP)
         self.lives = self.ale.lives()
-        silence = np.full(self._audio_len(), SILENCE, np.uint8)
-        return self._push(self._resize(self.ale.getScreenGrayscale()), silence, True), noops
+        if noops and self.p.noop_observation == "after":
+            screen = self.ale.getScreenGrayscale()
+            self.buffers = [screen, np.zeros_like(screen)]
+            obs = self._restart_stack(self._resize(screen))
+        return obs, noops
+
+    def _restart_stack(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        self.images, self.sounds = [], []
+        return self._push(image, np.full(self._audio_len(), SILENCE, np.uint8), True)
 
     def _audio_len(self) -> int:
         return {"on": 4 * 512, "sem3": 512, "off": 1}[self.p.audio]
@@ -72,10 +97,7 @@ class ReferenceLoop:
             self.lives = self.ale.lives()
             if game_over or (life_loss and self.p.life_loss_terminal):
                 break
-        # Pool the frames at the protocol's last positions, plus the frame the loop stopped at.
-        first = self.p.frame_skip - self.p.max_pool_frames
-        pooled = [s for i, s in enumerate(screens) if i >= first or i == len(screens) - 1]
-        image = self._resize(np.max(np.stack(pooled), axis=0))
+        image = self._resize(np.max(np.stack(self._pooled(screens, game_over, life_loss)), 0))
         if self.p.audio == "off":
             sound = np.zeros(1, np.uint8)
         elif self.p.audio == "sem3":
@@ -85,6 +107,20 @@ class ReferenceLoop:
             sound = np.concatenate(sounds + silent).astype(np.uint8)
         fresh = life_loss and self.p.life_loss_terminal and not game_over
         return self._push(image, sound, fresh), reward, game_over, life_loss, len(screens) < 4
+
+    def _pooled(self, screens: list[np.ndarray], game_over: bool, life_loss: bool) -> list:
+        first = self.p.frame_skip - self.p.max_pool_frames
+        if self.p.terminal_frame == "fresh":
+            # The frames at the protocol's last positions, plus the frame the loop stopped at.
+            return [s for i, s in enumerate(screens) if i >= first or i == len(screens) - 1]
+        # Dopamine: the last pooled screens, replaced where this step fetched one.
+        stopped = game_over or (life_loss and self.p.life_loss_terminal)
+        for i, screen in enumerate(screens):
+            last = i == len(screens) - 1
+            skipped = stopped and last and self.p.terminal_frame == "break_then_fetch"
+            if i >= first and not skipped:
+                self.buffers[i - first] = screen
+        return self.buffers
 
 
 def random_actions(n: int, num_actions: int, seed: int) -> list[int]:
@@ -103,10 +139,23 @@ def test_minimal_action_set_sizes(game: str, n: int) -> None:
     assert full.num_actions == 18
 
 
-@pytest.mark.parametrize("life_loss_terminal", [True, False])
-def test_matches_reference_loop_through_life_losses(life_loss_terminal: bool) -> None:
-    """Max-pool, resize, stack order, early stop and zeroed stack on a life loss, resets."""
-    protocol = dataclasses.replace(P, life_loss_terminal=life_loss_terminal)
+@pytest.mark.parametrize(
+    ("life_loss_terminal", "protocol"),
+    [
+        (True, FRESH),
+        (False, FRESH),
+        (True, P),
+        (False, P),
+        (True, PROTOCOLS["der"]),
+    ],
+    ids=["fresh", "fresh-no-life-terminal", "bbf", "bbf-no-life-terminal", "der"],
+)
+def test_matches_reference_loop_through_life_losses(
+    life_loss_terminal: bool, protocol: ProtocolConfig
+) -> None:
+    """Max-pool, resize, stack order, early stop and zeroed stack on a life loss, resets;
+    the image at an early stop and the no-op starts as each protocol says."""
+    protocol = dataclasses.replace(protocol, life_loss_terminal=life_loss_terminal)
     env = make_atari("Breakout", seed=3, protocol=protocol)
     ref = ReferenceLoop("Breakout", 3, protocol)
     obs, info = env.reset()
@@ -152,6 +201,28 @@ def test_matches_reference_loop_through_life_losses(life_loss_terminal: bool) ->
         assert early_stops >= 1
 
 
+@pytest.mark.parametrize("mode", ["fresh", "fetch_then_break", "break_then_fetch"])
+def test_terminal_frame_at_an_early_stop(mode: str) -> None:
+    """A life loss in the first frames of a step: Dopamine's image is the previous step's
+    (its buffers were not refreshed), the fresh option's is the screen where it stopped."""
+    env = make_atari("Breakout", seed=3, protocol=dataclasses.replace(P, terminal_frame=mode))
+    obs, _ = env.reset()
+    same = early = 0
+    for a in random_actions(1500, env.num_actions, seed=1):
+        previous = obs["image"][-1]
+        obs, _, terminated, _, info = env.step(a)
+        if info["life_loss"] and info["frames"] <= 2:
+            early += 1
+            same += np.array_equal(obs["image"][-1], previous)
+        if terminated:
+            obs, _ = env.reset()
+    assert early >= 5
+    if mode == "fresh":
+        assert same < early
+    else:
+        assert same == early
+
+
 def test_life_loss_continues_the_episode() -> None:
     env = make_atari("Breakout", seed=0)
     env.reset()
@@ -171,14 +242,39 @@ def test_life_loss_continues_the_episode() -> None:
 
 
 def test_noop_starts_cover_the_range_after_every_reset() -> None:
-    env = make_atari("Pong", seed=0, protocol=dataclasses.replace(P, noop_min=1, noop_max=30))
+    protocol = dataclasses.replace(FRESH, noop_min=1, noop_max=30)
+    env = make_atari("Pong", seed=0, protocol=protocol)
     counts = []
     for _ in range(300):
         _, info = env.reset()
         counts.append(info["noops"])
-        assert info["episode_frame_number"] == info["noops"]  # no-ops are emulator frames
+        assert info["episode_frame_number"] == info["noops"]  # noop_unit "frame"
     assert min(counts) == 1 and max(counts) == 30
     assert len(set(counts)) == 30
+
+
+@pytest.mark.parametrize("unit", ["agent_step", "frame"])
+def test_noop_unit(unit: str) -> None:
+    """BBF's runner takes its no-ops as agent steps (4 frames each, pooled); Dopamine's DER
+    runner as emulator frames. Fails on the other unit."""
+    protocol = dataclasses.replace(P, noop_unit=unit, noop_min=29, noop_max=29)
+    _, info = make_atari("Pong", seed=0, protocol=protocol).reset()
+    assert info["episode_frame_number"] == (29 * 4 if unit == "agent_step" else 29)
+
+
+def test_noop_observation_before_is_the_reset_screen() -> None:
+    """Dopamine's DER runner pools the buffers its reset filled: the no-ops are not seen."""
+    game, seed = "Pong", 0  # Pong's screen changes in its first 29 frames
+    stale = dataclasses.replace(PROTOCOLS["der"], noop_min=29, noop_max=29)
+    after = dataclasses.replace(stale, noop_observation="after")
+    none = dataclasses.replace(stale, noop_min=0, noop_max=0)
+    obs_stale = make_atari(game, seed=seed, protocol=stale).reset()[0]["image"]
+    obs_after = make_atari(game, seed=seed, protocol=after).reset()[0]["image"]
+    obs_none = make_atari(game, seed=seed, protocol=none).reset()[0]["image"]
+    np.testing.assert_array_equal(obs_stale, obs_none)
+    assert not np.array_equal(obs_after, obs_none)
+    with pytest.raises(ValueError, match="noop_observation"):
+        make_atari(game, seed=0, protocol=dataclasses.replace(stale, noop_unit="agent_step"))
 
 
 def test_default_noop_range_is_0_to_29() -> None:
@@ -216,7 +312,7 @@ def test_truncation_at_the_step_cap() -> None:
 
 
 def test_audio_on_is_every_frame_of_the_step() -> None:
-    protocol = dataclasses.replace(P, audio="on")
+    protocol = dataclasses.replace(FRESH, audio="on")  # frame no-ops: the reset is silent
     env = make_atari("Assault", seed=5, protocol=protocol)
     ref = ReferenceLoop("Assault", 5, protocol)
     obs, _ = env.reset()
@@ -238,8 +334,8 @@ def test_audio_on_is_every_frame_of_the_step() -> None:
 
 
 def test_audio_sem3_is_the_last_frame_only() -> None:
-    on = make_atari("Assault", seed=5, protocol=dataclasses.replace(P, audio="on"))
-    sem3 = make_atari("Assault", seed=5, protocol=dataclasses.replace(P, audio="sem3"))
+    on = make_atari("Assault", seed=5, protocol=dataclasses.replace(FRESH, audio="on"))
+    sem3 = make_atari("Assault", seed=5, protocol=dataclasses.replace(FRESH, audio="sem3"))
     o_on, _ = on.reset()
     o_sem3, _ = sem3.reset()
     assert o_sem3["audio"].shape == (4, 512) and (o_sem3["audio"][-1] == SILENCE).all()
@@ -249,6 +345,16 @@ def test_audio_sem3_is_the_last_frame_only() -> None:
         np.testing.assert_array_equal(o_sem3["image"], o_on["image"])
         np.testing.assert_array_equal(o_sem3["audio"][-1], o_on["audio"][-1][-512:])
     assert (o_sem3["audio"] != SILENCE).any()
+
+
+def test_agent_step_noops_give_the_last_noop_steps_sound() -> None:
+    protocol = dataclasses.replace(P, audio="on", noop_min=10, noop_max=10)
+    env = make_atari("Assault", seed=5, protocol=protocol)
+    ref = ReferenceLoop("Assault", 5, protocol)
+    obs, _ = env.reset()
+    ref_obs, _ = ref.reset()
+    np.testing.assert_array_equal(obs["audio"], ref_obs["audio"])
+    assert (obs["audio"][-1] != SILENCE).any() and (obs["audio"][:3] == 0).all()
 
 
 def test_same_seed_same_observations_different_seeds_differ() -> None:

@@ -48,3 +48,34 @@ def test_interrupted_run_resumes_exactly(write_suite, tmp_path):
     episodes = (run_dir / "episodes.csv").read_text()
     assert episodes == (clean.run_dir(spec.run_id) / "episodes.csv").read_text()
     assert len(episodes.splitlines()) >= 3  # episodes are capped at 200 steps
+
+
+RANDOM_SUITE = """
+name: eps
+games: [Pong]
+seeds: [0]
+variants:
+  - {name: random, agent: random}
+budget: {env_steps: 10, eval_every: 0, eval_episodes: 1, final_eval_episodes: 1,
+         checkpoint_every: 10, log_every: 0}
+protocol: {max_episode_steps: 5, eval_epsilon: 0.37}
+"""
+
+
+def test_evaluation_acts_with_the_protocols_epsilon(write_suite, tmp_path):
+    """The protocol's eval_epsilon (recorded with the run) is what evaluation acts with."""
+    (spec,) = expand(load_suite(write_suite(RANDOM_SUITE)))
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.prepare([spec])
+    run = loop.start(spec, ledger.run_dir(spec.run_id))
+    seen: list[float | None] = []
+    act = run.agent.act
+
+    def spy(obs, *, eval_mode, epsilon=None):
+        seen.append(epsilon)
+        return act(obs, eval_mode=eval_mode, epsilon=epsilon)
+
+    run.agent.act = spy  # type: ignore[method-assign]
+    loop.evaluate_now(run, final=False)
+    run.close()
+    assert seen and set(seen) == {0.37}

@@ -11,10 +11,12 @@ One agent step, with the default protocol:
   - with audio "on", the new audio entry is the concatenation of ``getAudio()`` after each
     of the 4 frames (4 x 512 = 2,048 uint8 samples, silence = 128); with "sem3", only the
     last frame's 512 samples (what SEM3's code fed its agent);
-  - on a life loss the loop stops at the frame where the life was lost. The new image is
-    then the max over the frames of the step that were fetched (those among the last 2
-    positions, and the frame where the loop stopped); the audio slots of the frames that
-    were not emulated are silence.
+  - on a life loss the loop stops at the frame where the life was lost; the audio slots of
+    the frames that were not emulated are silence. The image then depends on the protocol's
+    ``terminal_frame``: "fresh" pools the screens the step fetched (those among the last 2
+    positions, and the frame where the loop stopped); Dopamine's "fetch_then_break" and
+    "break_then_fetch" keep two screen buffers across steps, as Dopamine does, and pool both,
+    so positions the step did not reach hold the previous step's screens.
 
 How the stacks are formed (an agent's replay can rebuild them from the newest entries):
   - ``obs["image"]`` is ``(frame_stack, 84, 84)`` and ``obs["audio"]`` is
@@ -24,16 +26,20 @@ How the stacks are formed (an agent's replay can rebuild them from the newest en
     terminal), every entry but the newest is zero. Zero is padding, distinct from silence
     (128) in the audio stack;
   - the reset observation's newest audio entry is silence: ale-py synthesizes nothing on
-    reset, and what ``getAudio()`` holds then is stale sound from before it.
+    reset, and what ``getAudio()`` holds then is stale sound from before it (after no-ops
+    taken as agent steps, it is the last no-op step's sound, like its image).
   A replay therefore stores each step's newest image (7,056 bytes) and newest audio entry
   (2,048 or 512 bytes) once, with the episode and life boundaries, and rebuilds a stack by
   taking the last ``frame_stack`` entries of the same episode and life, zero-filled before
   its first entry. The acting path and the replay path then see identical stacks.
 
-No-op starts: after every reset, a uniform number in [noop_min, noop_max] of NOOP emulator
-frames (as in OpenAI Baselines, Gymnasium's AtariPreprocessing and SPR's environment),
-drawn from a generator seeded from the env's seed. The reset observation is the screen
-after them.
+No-op starts: after every reset, a uniform number in [noop_min, noop_max] of NOOP starts,
+drawn from a generator seeded from the env's seed. With ``noop_unit`` "agent_step" (BBF's
+runner) each is an agent step of NOOP through the frame skip and pooling, a learning
+terminal among them resets the game, and the reset observation is the last one's image.
+With "frame" (Dopamine's DER runner, OpenAI Baselines, Gymnasium's AtariPreprocessing) each
+is one emulator frame; the reset observation is the screen after them ("after") or, as
+Dopamine's DER runner gives it, the screen of the reset before them ("before").
 
 Observations returned by ``reset`` and ``step`` are fresh arrays, never views of the env's
 buffers: callers may keep them.
@@ -65,11 +71,17 @@ from gymnasium import spaces
 from bench.core.seeding import spawn
 from bench.core.spaces import ObsSpec
 from bench.env.games import get_game
-from bench.env.protocol import AUDIO_MODES, ProtocolConfig
+from bench.env.protocol import (
+    AUDIO_MODES,
+    NOOP_OBSERVATIONS,
+    NOOP_UNITS,
+    TERMINAL_FRAMES,
+    ProtocolConfig,
+)
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the pooled screen buffers are part of the state
 DEFAULT_PROTOCOL = ProtocolConfig()
 
 # Extra rows in the stack ring buffers: the stacks are contiguous windows that slide along
@@ -122,6 +134,16 @@ def _check_protocol(protocol: ProtocolConfig) -> None:
         raise ValueError(f"max_episode_steps must be >= 1, got {p.max_episode_steps}")
     if not 0.0 <= p.sticky_actions <= 1.0:
         raise ValueError(f"sticky_actions must be in [0, 1], got {p.sticky_actions}")
+    choices = (
+        ("noop_unit", p.noop_unit, NOOP_UNITS),
+        ("noop_observation", p.noop_observation, NOOP_OBSERVATIONS),
+        ("terminal_frame", p.terminal_frame, TERMINAL_FRAMES),
+    )
+    for name, value, valid in choices:
+        if value not in valid:
+            raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+    if p.noop_unit == "agent_step" and p.noop_observation != "after":
+        raise ValueError('noop_observation "before" needs noop_unit "frame"')
 
 
 class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
@@ -151,6 +173,8 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         # Dopamine ties all of a life loss's effects to terminal_on_life_loss: with it off,
         # the skip loop runs on and the agent's stack is not reset.
         self._life_boundary = p.life_loss_terminal
+        self._fresh_stop = p.terminal_frame == "fresh"
+        self._break_first = p.terminal_frame == "break_then_fetch"
 
         # The banner and ROM messages go to stderr on construction; keep only errors.
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
@@ -280,25 +304,19 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         if seed is not None:
             self._seed(seed)
         ale = self._ale
-        ale.reset_game()
-        noops = int(self._noop_rng.integers(self.protocol.noop_min, self.protocol.noop_max + 1))
-        for _ in range(noops):
-            ale.act(ale_py.Action.NOOP)
-            if ale.game_over():
-                ale.reset_game()
+        p = self.protocol
+        noops = int(self._noop_rng.integers(p.noop_min, p.noop_max + 1))
+        self._log.append(RESET_MARK)
+        self._start_game()
+        if p.noop_unit == "agent_step":
+            self._noop_steps(noops)
+        else:
+            self._noop_frames(noops)
+        self._clear_older()
         self._noops = noops
-        self._lives = ale.lives()
         self._t = 0
         self._return = 0.0
         self._needs_reset = False
-        self._log.append(RESET_MARK)
-
-        row = self._advance()
-        ale.getScreenGrayscale(self._frames[0])
-        self._resize_into(self._frames[0], row)
-        if self._samples:
-            self._aud_rows[row].fill(SILENCE)  # what getAudio() holds now is stale
-        self._clear_older()
         info = {
             "lives": self._lives,
             "noops": noops,
@@ -306,6 +324,45 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             "episode_frame_number": ale.getEpisodeFrameNumber(),
         }
         return self._obs(), info
+
+    def _start_game(self) -> None:
+        """Reset the game; the stack's newest entry is the screen (Dopamine's reset: the
+        screen in the first pooling buffer, zeros in the others), with silence."""
+        ale = self._ale
+        ale.reset_game()
+        self._lives = ale.lives()
+        row = self._advance()
+        ale.getScreenGrayscale(self._frames[0])
+        self._frames[1:] = 0
+        self._resize_into(self._frames[0], row)
+        if self._samples:
+            self._aud_rows[row].fill(SILENCE)  # what getAudio() holds now is stale
+
+    def _noop_frames(self, noops: int) -> None:
+        """``noops`` NOOP emulator frames; the newest entry becomes the screen after them,
+        unless the protocol keeps the reset's screen (Dopamine's DER runner)."""
+        ale = self._ale
+        for _ in range(noops):
+            ale.act(ale_py.Action.NOOP)
+            if ale.game_over():
+                ale.reset_game()
+        self._lives = ale.lives()
+        if noops and self.protocol.noop_observation == "after":
+            row = self._pos + self._stack - 1
+            ale.getScreenGrayscale(self._frames[0])
+            self._resize_into(self._frames[0], row)
+
+    def _noop_steps(self, noops: int) -> None:
+        """``noops`` agent steps of NOOP, as BBF's runner takes them: a learning terminal
+        (game over, or a life loss when it is one) resets the game and the no-ops go on."""
+        noop = self._actions[0]  # the minimal action set starts with NOOP
+        for _ in range(noops):
+            row = self._advance()
+            skip = self._emulate(noop, row)
+            self._resize_into(self._pooled_screen(skip.fetched), row)
+            self._finish_audio(row, skip.emulated)
+            if skip.game_over or (skip.life_loss and self._life_boundary):
+                self._start_game()
 
     def step(self, action: int | np.integer) -> StepResult:
         if self._needs_reset:
@@ -345,12 +402,17 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
                 life_loss = True
             lives = new_lives
             stop = game_over or (life_loss and self._life_boundary)
-            if i >= first_pooled or stop:
-                ale.getScreenGrayscale(self._frames[fetched])
-                fetched += 1
+            if self._fresh_stop:
+                if i >= first_pooled or stop:
+                    ale.getScreenGrayscale(self._frames[fetched])
+                    fetched += 1
+            elif i >= first_pooled and not (stop and self._break_first):
+                ale.getScreenGrayscale(self._frames[i - first_pooled])
             if stop:
                 break
         self._lives = lives
+        # Dopamine pools all its buffers, whether this step refreshed them or not.
+        fetched = fetched if self._fresh_stop else self._pool
         return _Skip(reward, emulated, fetched, life_loss, game_over)
 
     def _pooled_screen(self, fetched: int) -> np.ndarray:
@@ -413,6 +475,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             "noop_rng": self._noop_rng.bit_generator.state,
             "image": self._img_ring[window].copy(),
             "audio": self._aud_ring[window].copy() if self._samples else None,
+            "screens": self._frames.copy(),
             "lives": self._lives,
             "episode_step": self._t,
             "episode_return": self._return,
@@ -450,6 +513,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._noop_rng.bit_generator.state = state["noop_rng"]
         self._pos = 0
         self._img_ring[: self._stack] = state["image"]
+        self._frames[:] = state["screens"]
         if self._samples:
             self._aud_ring[: self._stack] = state["audio"]
         self._lives = int(state["lives"])
@@ -471,6 +535,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         same = (
             self._ale.cloneState(include_rng=True).serialize() == state["ale"]
             and np.array_equal(self._img_ring[window], state["image"])
+            and np.array_equal(self._frames, state["screens"])
             and self._t == state["episode_step"]
             and self._noop_rng.bit_generator.state == state["noop_rng"]
         )

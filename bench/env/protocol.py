@@ -1,8 +1,10 @@
 """The evaluation protocol as a typed config; every field is recorded in each run's metadata.
 
-Defaults are the Atari-100k protocol of the BBF reference code (Dopamine-based). Every field
-is checked against its range when a config is made, so a suite with an impossible protocol
-is refused when it is loaded, never when a run starts.
+Defaults are the Atari-100k protocol of the BBF reference code (Dopamine 4.0.5 under BBF's
+runner). ``PROTOCOLS`` names the protocol behind each published agent's numbers; where
+they differ from the default, the fields say how (see agents/README.md, "Fidelity").
+Every field is checked against its range when a config is made, so a suite with an
+impossible protocol is refused when it is loaded, never when a run starts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,24 @@ MAX_IMAGE_SIZE = 512
 MAX_FRAME_STACK = 64
 MAX_NOOPS = 100_000
 MAX_EPISODE_STEPS = 10_000_000
+# What one no-op start is: an emulator frame (Dopamine's DER runner calls ale.act(0)), or an
+# agent step of NOOP through the frame skip and pooling (BBF's runner calls env.step(0)).
+NoopUnit = Literal["frame", "agent_step"]
+NOOP_UNITS: tuple[NoopUnit, ...] = get_args(NoopUnit)
+# The first observation after frame no-ops: the screen after them, or the screen of the reset
+# before them (Dopamine's DER runner pools its screen buffers, last filled at the reset).
+NoopObservation = Literal["after", "before"]
+NOOP_OBSERVATIONS: tuple[NoopObservation, ...] = get_args(NoopObservation)
+# The image of a step that stops early (life loss or game over inside the frame skip):
+#   fresh             the screen of the frame where it stopped, pooled with the step's
+#                     other fetched screens (no stale pixels);
+#   fetch_then_break  Dopamine >= 4.0.4: screens are fetched at the pooled positions only,
+#                     then the loop breaks; positions not reached keep the previous step's
+#                     screens (at a stop in the first 2 of 4 frames: the previous image);
+#   break_then_fetch  Dopamine <= 4.0.3 (2021): the loop breaks before fetching, so the
+#                     frame where it stopped is never seen.
+TerminalFrame = Literal["fresh", "fetch_then_break", "break_then_fetch"]
+TERMINAL_FRAMES: tuple[TerminalFrame, ...] = get_args(TerminalFrame)
 
 
 @dataclass(frozen=True)
@@ -35,7 +55,10 @@ class ProtocolConfig:
     frame_stack: int = 4
     noop_min: int = 0  # no-op starts: uniform in [noop_min, noop_max] after every reset
     noop_max: int = 29  # SPR's code uses 1..30
+    noop_unit: NoopUnit = "agent_step"  # BBF: up to 29 x 4 frames; DER's runner: frames
+    noop_observation: NoopObservation = "after"  # "before": DER runner's stale reset screen
     life_loss_terminal: bool = True  # terminal for learning only; the episode goes on
+    terminal_frame: TerminalFrame = "fetch_then_break"  # the image at an early stop, above
     clip_rewards: bool = True  # learning reward only; scores always use raw rewards
     max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
     audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512
@@ -62,6 +85,26 @@ class ProtocolConfig:
             ),
             ("audio", self.audio in AUDIO_MODES, ", ".join(AUDIO_MODES)),
             ("eval_epsilon", 0 <= self.eval_epsilon <= 1, "0..1"),
+            ("noop_unit", self.noop_unit in NOOP_UNITS, ", ".join(NOOP_UNITS)),
+            (
+                "noop_observation",
+                self.noop_observation in NOOP_OBSERVATIONS,
+                ", ".join(NOOP_OBSERVATIONS),
+            ),
+            ("terminal_frame", self.terminal_frame in TERMINAL_FRAMES, ", ".join(TERMINAL_FRAMES)),
         )
         for name, ok, valid in rules:
             require(ok, name, getattr(self, name), valid)
+
+
+# The protocol behind each published agent's numbers (agents/README.md, "Fidelity").
+PROTOCOLS: dict[str, ProtocolConfig] = {
+    # BBF and SR-SPR: BBF's DataEfficientAtariRunner over Dopamine 4.0.5's preprocessing.
+    "bbf": ProtocolConfig(),
+    # DER (100 runs): Dopamine's labs/atari_100k MaxEpisodeEvalRunner (2021-08-24, 88ca537):
+    # no-ops are raw emulator frames and the first image is the reset screen; its
+    # preprocessing broke out of the frame skip before fetching the screen.
+    "der": ProtocolConfig(
+        noop_unit="frame", noop_observation="before", terminal_frame="break_then_fetch"
+    ),
+}

@@ -177,7 +177,7 @@ def evaluate_now(run: Run, *, final: bool) -> None:
     budget, spec, step = run.spec.budget, run.spec, run.state.step
     episodes = budget.final_eval_episodes if final else budget.eval_episodes
     results = evaluate(
-        lambda obs: run.agent.act(obs, eval_mode=True),
+        lambda obs: run.agent.act(obs, eval_mode=True, epsilon=spec.protocol.eval_epsilon),
         spec.game,
         protocol=spec.protocol,
         episodes=episodes,

@@ -40,7 +40,7 @@ class Chain:
 def greedy_return(agent, env):
     obs, total = env.reset(), 0.0
     for _ in range(CAP):
-        action = int(agent.act({"image": obs["image"][None]}, eval_mode=True)[0])
+        action = int(agent.act({"image": obs["image"][None]}, eval_mode=True, epsilon=0.001)[0])
         obs, reward, _, end = env.step(action)
         total += reward
         if end:

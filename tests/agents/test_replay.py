@@ -81,13 +81,26 @@ def test_stacks_are_zeroed_before_the_episode_start():
 
 def test_spr_mask_fixed_and_reference_at_an_episode_boundary():
     buf = filled()
-    fixed = sample(buf, [2], bootstrap="fixed", n=1, subseq=4, spr_mask="fixed")
-    ref = sample(buf, [2], bootstrap="fixed", n=1, subseq=4, spr_mask="reference")
+    fixed = sample(buf, [2, 2], bootstrap="fixed", n=1, subseq=4, spr_mask="fixed")
+    ref = sample(buf, [2, 2], bootstrap="fixed", n=1, subseq=4, spr_mask="reference")
     # s_3 and s_4 belong to the episode of s_2; s_5 starts the next one.
-    assert fixed.same_trajectory.tolist() == [[1, 1, 1, 0]]
-    # The reference also drops s_4, the state where the terminal action was taken.
-    assert ref.same_trajectory.tolist() == [[1, 1, 0, 0]]
-    assert fixed.actions.tolist() == [[2, 0, 1, 2]]
+    assert fixed.same_trajectory.tolist() == [[1, 1, 1, 0]] * 2
+    # The reference also drops s_4, the state where the terminal action was taken; and it
+    # masks nothing in the batch's first row (it zeroed row 0 where it meant column 0).
+    assert ref.same_trajectory.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert fixed.actions.tolist() == [[2, 0, 1, 2]] * 2
+
+
+def test_reference_spr_mask_reads_terminals_not_episode_ends():
+    """BBF's buffer builds same_trajectory from its terminal store: a truncation (episode
+    end without a terminal) does not cut the SPR rollout there; the fixed mask does."""
+    buf = ReplayBuffer(64, image_shape=(4, 3, 3), prioritized=False)
+    for i in range(12):
+        buf.add(np.full((3, 3), i, np.uint8), 0, 0.0, terminal=False, episode_end=i == 5)
+    ref = sample(buf, [3, 3], bootstrap="fixed", n=1, subseq=4, spr_mask="reference")
+    fixed = sample(buf, [3, 3], bootstrap="fixed", n=1, subseq=4, spr_mask="fixed")
+    assert ref.same_trajectory.tolist()[1] == [1, 1, 1, 1]
+    assert fixed.same_trajectory.tolist()[1] == [1, 1, 1, 0]
 
 
 def test_truncated_windows_are_not_sampled():

@@ -65,7 +65,15 @@ def test_n_and_gamma_schedules_of_bbf():
 
 def test_schedules_restart_at_a_reset():
     # Resets every 20 gradient steps = every 20 env steps at RR 1; n anneals over 10 steps.
-    cfg = tiny("bbf", anneal_steps=10, reset_interval=20, no_resets_after=10**9, spr_steps=1)
+    cfg = tiny(
+        "bbf",
+        anneal_steps=10,
+        reset_interval=20,
+        no_resets_after=10**9,
+        spr_steps=1,
+        replay_newest="needed",  # learning starts at env step 13 (tests/agents/conftest.py)
+        replay_prefetch=0,  # a prefetched draw keeps the n and gamma of when it was drawn
+    )
     agent = get_agent("value").make(cfg, obs_spec=SPEC, seed=0)
     drive(agent, SPEC, np.random.default_rng(0), 19)  # gradient steps at env steps 13..19
     assert agent.resets == 0 and agent.cycle_steps == 7
@@ -220,6 +228,7 @@ def test_presets_differ_from_bbf_only_where_the_science_does():
     assert set(diff) == {
         "encoder", "width_scale", "hidden_dim", "n_step", "gamma", "gamma_start",
         "anneal_steps", "replay_ratio", "weight_decay", "reset_shrink", "reset_perturb",
+        "batches_to_group",
     }  # fmt: skip
     assert config_diff(BBF, BBF_RR8) == {"replay_ratio": (2.0, 8.0)}
 
@@ -242,6 +251,7 @@ def _weights(agent):
 @pytest.mark.parametrize("preset", ["der", "bbf"])
 def test_same_seed_gives_bit_identical_weights(preset):
     cfg = tiny(preset, spr_steps=2, reset_interval=10, no_resets_after=10**9)
+    cfg = override(cfg, {"replay_newest": "needed"}, where="test")  # learning from step 13
     entry = get_agent("value")
     a, b = (entry.make(cfg, obs_spec=SPEC, seed=3) for _ in range(2))
     drive(a, SPEC, np.random.default_rng(5), 30)
@@ -257,6 +267,7 @@ def test_same_seed_gives_bit_identical_weights(preset):
 
 def test_save_load_mid_training_continues_identically():
     cfg = tiny("bbf", spr_steps=2, reset_interval=12, no_resets_after=10**9)
+    cfg = override(cfg, {"replay_newest": "needed"}, where="test")  # learning from step 13
     entry = get_agent("value")
     straight = entry.make(cfg, obs_spec=SPEC, seed=1)
     interrupted = entry.make(cfg, obs_spec=SPEC, seed=1)
@@ -317,11 +328,11 @@ def test_torch_default_init_is_an_option():
 def test_which_network_acts(preset, target_acts):
     agent = get_agent("value").make(tiny(preset, noisy=False), obs_spec=SPEC, seed=0)
     obs = {"image": np.random.default_rng(0).integers(0, 256, (8, 4, 84, 84), np.uint8)}
-    before = agent.act(obs, eval_mode=True)
+    before = agent.act(obs, eval_mode=True, epsilon=0.001)
     with torch.no_grad():  # the online network: action 3's mass all on v_max, everywhere
         agent.online.head.advantage.bias.view(4, -1)[3, -1] += 100.0
     agent.eval_rng = np.random.default_rng(1)  # epsilon 0.001: no random action here
-    after = agent.act(obs, eval_mode=True)
+    after = agent.act(obs, eval_mode=True, epsilon=0.001)
     if target_acts:
         assert after.tolist() == before.tolist()
     else:
