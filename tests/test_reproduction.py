@@ -102,7 +102,7 @@ def test_resampled_published_runs_are_consistent() -> None:
         alien["score_difference"]
     )
     assert rep.protocol_differences == ()
-    assert any(u.startswith("noop_unit (published: emulator_frames") for u in rep.unverified)
+    assert any(u.startswith("noop_unit (published: frame") for u in rep.unverified)
     assert report.provenance["reproduction"]["verdict"] == "consistent"
 
 
@@ -151,7 +151,10 @@ def test_the_project_default_protocol_is_not_spr_s() -> None:
     with pytest.raises(BenchError, match=r"noop_max \(29 vs 30\); noop_min \(0 vs 1\)"):
         analyze(evals, runs, spr)
     evals, runs = ledger_rows(
-        x, protocol=dataclasses.asdict(ProtocolConfig(noop_min=1, noop_max=30))
+        x,
+        protocol=dataclasses.asdict(
+            ProtocolConfig(noop_min=1, noop_max=30, noop_unit="frame", terminal_frame="fresh")
+        ),
     )
     evals = pd.concat([evals, load_baseline("SPR")], ignore_index=True)
     rep = analyze(evals, runs, spr).reproduction
@@ -203,7 +206,7 @@ def test_command_writes_the_reproduction(tmp_path: Path) -> None:
     assert "baseline DER: Source: DER per-run" in md and "protocol: Dopamine's Atari-100k" in md
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["inputs"]["baselines"] == ["DER"]  # loaded for the reproduction
-    assert prov["baseline_protocols"]["DER"]["config"]["noop_unit"] == "emulator_frames"
+    assert prov["baseline_protocols"]["DER"]["config"]["noop_unit"] == "frame"
     assert prov["reproduction"]["games_differing"] == []
 
 

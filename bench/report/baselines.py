@@ -38,13 +38,10 @@ OPTIONAL = ("env_step",)
 # The protocol each published set was produced under. The keys that are fields of
 # ``bench.env.protocol.ProtocolConfig`` are compared with a ledger's recorded protocol by
 # ``--reproduce``; the others are details of the reference code that a run does not record:
-#   noop_unit                  "emulator_frames" (ale.act(0)) or "agent_steps" (4 frames each)
-#   noop_observation           "reset_frame": the agent's first observation is the frame at
-#                              reset, whatever the no-ops did; "after_noops": the frame after
+#   noop_unit, noop_observation, terminal_frame   the protocol's own fields (their values
+#                              are explained in bench/env/protocol.py), so runs are checked
 #   resize_interpolation       OpenCV's interpolation to 84 x 84: "area" or "linear"
 #   life_loss_ends_frame_skip  whether a life loss stops the 4-frame skip early
-#   life_loss_frame            "stale": the step that loses a life returns the previous
-#                              step's pooled frames (Dopamine <= 4.0.3 breaks before fetching)
 # Where each value comes from (file, line, commit): bench/data/baselines/SOURCES.md.
 _ATARI_100K: dict[str, Any] = {
     "sticky_actions": 0.0,
@@ -62,29 +59,29 @@ _ATARI_100K: dict[str, Any] = {
 DOPAMINE_2021 = _ATARI_100K | {
     "noop_min": 0,
     "noop_max": 29,
-    "noop_unit": "emulator_frames",
-    "noop_observation": "reset_frame",
+    "noop_unit": "frame",
+    "noop_observation": "before",
+    "terminal_frame": "break_then_fetch",
     "resize_interpolation": "area",
     "life_loss_ends_frame_skip": True,
-    "life_loss_frame": "stale",
 }
 BBF_RUNNER = _ATARI_100K | {
     "noop_min": 0,
     "noop_max": 29,
-    "noop_unit": "agent_steps",
-    "noop_observation": "after_noops",
+    "noop_unit": "agent_step",
+    "noop_observation": "after",
+    "terminal_frame": "fetch_then_break",  # dopamine-rl 4.0.5, pinned by BBF's requirements
     "resize_interpolation": "area",
     "life_loss_ends_frame_skip": True,
-    "life_loss_frame": "stale",
 }
 SPR_ENV = _ATARI_100K | {
     "noop_min": 1,
     "noop_max": 30,
-    "noop_unit": "emulator_frames",
-    "noop_observation": "after_noops",
+    "noop_unit": "frame",
+    "noop_observation": "after",
+    "terminal_frame": "fresh",  # no early stop: every frame of the skip is played
     "resize_interpolation": "linear",
     "life_loss_ends_frame_skip": False,
-    "life_loss_frame": "fresh",
 }
 
 
