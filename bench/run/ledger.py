@@ -77,7 +77,10 @@ def read_json(path: Path) -> Any:
     except FileNotFoundError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BenchError(f"{path}: corrupt JSON ({e}); delete it to rerun this run") from None
+        raise BenchError(
+            f"{path}: corrupt JSON ({e}); move it aside (keep it) and relaunch: a run with a "
+            "final evaluation stays done, any other resumes from its checkpoint"
+        ) from None
 
 
 def code_version() -> dict[str, Any]:
