@@ -18,7 +18,7 @@ from typing import Any
 from agents.registry import get_agent
 from bench.core.config import from_mapping, override, to_dict
 from bench.core.errors import BenchError
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import ProtocolConfig, protocol_identity
 from bench.suite.budget import RECORDING_FIELDS, Budget, Resources
 from bench.suite.load import Suite
 
@@ -103,8 +103,9 @@ OBSERVATION_FIELDS = ("audio",)
 
 
 def protocol_id(protocol: ProtocolConfig | dict[str, Any]) -> str:
-    """A short id of the scoring protocol: runs with different ids are never pooled silently."""
-    data = protocol if isinstance(protocol, dict) else to_dict(protocol)
+    """A short id of the scoring protocol: runs with different ids are never pooled silently.
+    The action space (discrete or continuous, and the threshold) is part of it."""
+    data = protocol_identity(protocol if isinstance(protocol, dict) else to_dict(protocol))
     return config_hash({k: v for k, v in data.items() if k not in OBSERVATION_FIELDS})[:10]
 
 
@@ -131,7 +132,7 @@ def expand(suite: Suite) -> list[RunSpec]:
                         "seed": seed,
                         "agent": variant.agent,
                         "agent_config": agent_dict,
-                        "protocol": to_dict(protocol),
+                        "protocol": protocol_identity(to_dict(protocol)),
                         "budget": _identity_budget(budget),
                     }
                     run_id = f"{game}-s{seed}-{config_hash(identity)[:12]}"
