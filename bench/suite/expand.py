@@ -117,7 +117,7 @@ def expand(suite: Suite) -> list[RunSpec]:
     for game in suite.games:
         for variant in suite.variants:
             for values in conditions:
-                agent_cfg, protocol, budget = variant.config, suite.protocol, suite.budget
+                agent_cfg, protocol, budget = variant.config, variant.protocol, suite.budget
                 for axis, value in zip(suite.axes, values, strict=True):
                     if axis.section == "agent":
                         agent_cfg = override(agent_cfg, {axis.field: value}, where=axis.label)

@@ -31,7 +31,7 @@ SUITE_KEYS = (
     "protocol",
     "resources",
 )
-VARIANT_KEYS = ("name", "agent", "preset", "overrides")
+VARIANT_KEYS = ("name", "agent", "preset", "overrides", "protocol")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
 
@@ -42,6 +42,10 @@ class Variant:
     agent: str  # registry name or module:attr
     preset: str | None
     config: Any  # the agent's resolved config dataclass (preset + overrides)
+    # The suite's protocol with the variant's own fields over it (e.g. the action space of
+    # an agent that acts only in one); axes apply over this.
+    protocol: ProtocolConfig = ProtocolConfig()
+    protocol_fields: tuple[str, ...] = ()  # the fields the variant sets itself
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,9 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
     budget = from_mapping(Budget, data.get("budget"), where=f"{source}: budget")
     resources = from_mapping(Resources, data.get("resources"), where=f"{source}: resources")
     _check_budget(budget, source)
-    variants = _variants(data["variants"], source)
+    variants = _variants(data["variants"], source, protocol)
     axes = _axes(data.get("axes") or {}, source, variants)
+    _check_action_kinds(variants, axes, source)
     return Suite(
         name=name,
         description=str(data.get("description", "")),
@@ -155,7 +160,7 @@ def _check_budget(budget: Budget, source: str) -> None:
         raise BenchError(f"{source}: budget.log_every: must be 0 (no metrics) or positive")
 
 
-def _variants(value: Any, source: str) -> tuple[Variant, ...]:
+def _variants(value: Any, source: str, protocol: ProtocolConfig) -> tuple[Variant, ...]:
     if not isinstance(value, list) or not value:
         raise BenchError(f"{source}: variants: expected a non-empty list of variants")
     variants: list[Variant] = []
@@ -187,8 +192,42 @@ def _variants(value: Any, source: str) -> tuple[Variant, ...]:
             raise BenchError(f"{where}.name: expected a non-empty string, got {name!r}")
         if any(v.name == name for v in variants):
             raise BenchError(f"{where}.name: duplicate variant name {name!r}")
-        variants.append(Variant(name=name, agent=agent, preset=preset, config=config))
+        own = _mapping(item.get("protocol"), f"{where}.protocol")
+        variants.append(
+            Variant(
+                name=name,
+                agent=agent,
+                preset=preset,
+                config=config,
+                protocol=override(protocol, own, where=f"{where}.protocol"),
+                protocol_fields=tuple(str(k) for k in own),
+            )
+        )
     return tuple(variants)
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BenchError(f"{where}: expected a mapping of protocol field -> value")
+    return value
+
+
+def _check_action_kinds(variants: tuple[Variant, ...], axes: tuple[Axis, ...], source: str) -> None:
+    """Every variant's agent can act in every action space the suite gives it (its protocol's,
+    or each value of an axis over ``protocol.actions``)."""
+    axis = next((a for a in axes if (a.section, a.field) == ("protocol", "actions")), None)
+    for i, v in enumerate(variants):
+        entry = get_agent(v.agent)
+        if axis is not None:
+            kinds, where = axis.values, f"{source}: axes.grid.{axis.label}"
+        elif "actions" in v.protocol_fields:
+            kinds, where = (v.protocol.actions,), f"{source}: variants[{i}].protocol.actions"
+        else:
+            kinds, where = (v.protocol.actions,), f"{source}: protocol.actions"
+        for kind in kinds:
+            entry.check_action_kind(kind, where=where)
 
 
 def _axes(value: Any, source: str, variants: tuple[Variant, ...]) -> tuple[Axis, ...]:
