@@ -123,9 +123,9 @@ def analyze(
     """
     inputs = inputs or Inputs()
     evals, runs = prepare(evals, runs)
-    protocols = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
+    protocols, notes = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
     order = algorithm_order(evals, runs)
-    finals, notes = finals_of(evals, order)
+    finals, final_notes = finals_of(evals, order)
     estimates = {lb: aggregates_of(m, lb, options) for lb, m in finals.matrices.items()}
     per_game = per_game_table(finals, options)
     improvement = improvement_of(finals.matrices, options)
@@ -135,7 +135,7 @@ def analyze(
     comparisons, compare_notes = paired_comparisons(
         evals, finals, options, protocols=protocols, configs=protocol_configs(runs)
     )
-    notes += curve_notes + training_notes + compare_notes
+    notes += final_notes + curve_notes + training_notes + compare_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
         evals=evals,
