@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from agents.protocol import ObsSpec
-from agents.registry import get_agent, registered
+from agents.registry import AgentEntry, get_agent, registered
 from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
+from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW
 from bench.run.perf import measure_agent
 
 
@@ -24,7 +25,9 @@ def add_commands(subparsers: Any) -> None:
     desc = sub.add_parser("describe", help="a preset's resolved config and parameter counts")
     desc.add_argument("preset", help="preset name, e.g. bbf")
     desc.add_argument("--agent", default="value", help="registered agent (default: value)")
-    desc.add_argument("--num-actions", type=int, required=True)
+    desc.add_argument(
+        "--num-actions", type=int, default=None, help="discrete actions (continuous: CALE's)"
+    )
     desc.add_argument(
         "--audio-samples",
         type=int,
@@ -67,20 +70,22 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spec(num_actions: int, audio_samples: int) -> ObsSpec:
-    if num_actions < 1:
-        raise BenchError(f"--num-actions must be positive, got {num_actions}")
-    return ObsSpec(
-        num_actions=num_actions, audio_shape=(4, audio_samples) if audio_samples else None
-    )
+def _spec(entry: AgentEntry, num_actions: int | None, audio_samples: int) -> ObsSpec:
+    """The agent's first action space: ``num_actions`` discrete actions, or CALE's."""
+    audio_shape = (4, audio_samples) if audio_samples else None
+    if entry.action_kinds[0] == "continuous":
+        return ObsSpec.for_continuous(CALE_ACTION_LOW, CALE_ACTION_HIGH, audio_shape=audio_shape)
+    if num_actions is None or num_actions < 1:
+        raise BenchError(f"--num-actions must be a positive number, got {num_actions}")
+    return ObsSpec(num_actions=num_actions, audio_shape=audio_shape)
 
 
-def describe(agent: str, preset: str, *, num_actions: int, audio_samples: int = 0) -> dict:
+def describe(agent: str, preset: str, *, num_actions: int | None, audio_samples: int = 0) -> dict:
     """The resolved config of a preset and its parameter counts per module."""
     entry = get_agent(agent)
     config = entry.preset(preset, where="describe")
     out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
-    counts = entry.count_parameters(config, _spec(num_actions, audio_samples))
+    counts = entry.count_parameters(config, _spec(entry, num_actions, audio_samples))
     if counts is not None:
         out["parameters"] = counts
     return out
@@ -97,7 +102,8 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
     for key, value in info["config"].items():
         print(f"  {key:24s} {value}")
     if "parameters" in info:
-        print(f"parameters ({args.num_actions} actions):")
+        space = "continuous actions" if args.num_actions is None else f"{args.num_actions} actions"
+        print(f"parameters ({space}):")
         for group, n in info["parameters"].items():
             print(f"  {group:24s} {n:>12,}")
     return 0
