@@ -502,7 +502,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
 
         Holds the emulator (with its RNG), the stacks, the no-op generator, the episode
         counters, and the log of resets and actions since the env was seeded (one byte
-        per step, and 3 float32 per step with continuous actions), from which
+        per step, and an array of the continuous actions), from which
         :meth:`set_state` can rebuild the audio exactly.
         """
         window = slice(self._pos, self._pos + self._stack)
@@ -521,7 +521,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             "noops": self._noops,
             "needs_reset": self._needs_reset,
             "log": self._log.tobytes(),
-            "float_log": self._float_log.tobytes(),
+            "float_log": np.frombuffer(self._float_log, np.float32).reshape(-1, 3).copy(),
         }
 
     def set_state(self, state: dict[str, Any], *, replay: bool | None = None) -> None:
@@ -563,12 +563,12 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         self._noops = int(state["noops"])
         self._needs_reset = bool(state["needs_reset"])
         self._log = array("b", state["log"])
-        self._float_log = array("f", state.get("float_log", b""))
+        self._float_log = array("f", _float_actions(state).tobytes())
 
     def _replay(self, state: dict[str, Any]) -> None:
         self._seed(int(state["seed"]))
         self._needs_reset = True
-        floats = np.frombuffer(state.get("float_log", b""), np.float32).reshape(-1, 3)
+        floats = _float_actions(state)
         steps = 0
         for entry in array("b", state["log"]):
             if entry == RESET_MARK:
@@ -596,6 +596,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
     def ale(self) -> ale_py.ALEInterface:
         """The emulator, for inspection; acting on it directly desynchronizes the stacks."""
         return self._ale
+
+
+def _float_actions(state: dict[str, Any]) -> np.ndarray:
+    """The logged continuous actions of a state, (steps, 3) float32 (none in older states)."""
+    return np.asarray(state.get("float_log", np.zeros((0, 3))), np.float32).reshape(-1, 3)
 
 
 def make_atari(game: str, *, seed: int, protocol: ProtocolConfig = DEFAULT_PROTOCOL) -> AtariEnv:
