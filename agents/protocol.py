@@ -5,6 +5,10 @@ Observations are dicts of uint8 arrays, batched along the first axis when acting
   "audio": (B, stack, samples)         present only when the env has audio on;
                                        samples = 2048 (4 frames x 512) or 512 (sem3 mode)
 A Transition carries one step of the single training environment, unbatched.
+
+Actions follow ``ObsSpec.action_kind``: discrete actions are int64 indices (an int in a
+Transition); continuous actions are float32 vectors of ``ObsSpec.action_dim`` within the
+spec's bounds ((B, action_dim) when acting, one vector in a Transition).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from bench.core.spaces import ObsSpec
 
-__all__ = ["Agent", "ObsSpec", "Transition"]
+__all__ = ["Agent", "ObsSpec", "Transition", "single_action"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class Transition:
     """
 
     obs: dict[str, np.ndarray]
-    action: int
+    action: int | np.ndarray  # an index, or a float32 vector with continuous actions
     reward: float
     terminal: bool
     episode_end: bool
@@ -42,7 +46,8 @@ class Agent(Protocol):
     def act(
         self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
     ) -> np.ndarray:
-        """Actions (int64, shape (B,)) for a batch of observations.
+        """Actions for a batch of observations: int64 of shape (B,), or with continuous
+        actions float32 of shape (B, action_dim) within the spec's bounds.
 
         Training mode explores with the agent's schedule; eval mode never changes training
         state (counters, RNGs used for training). ``epsilon`` is the protocol's evaluation
@@ -70,3 +75,11 @@ class Agent(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def single_action(actions: np.ndarray) -> int | np.ndarray:
+    """The action of a batch of one, as an env steps with it and a Transition holds it:
+    an int, or a float32 vector (a copy) with continuous actions."""
+    if np.issubdtype(actions.dtype, np.integer):
+        return int(actions[0])
+    return np.array(actions[0], dtype=np.float32)

@@ -1,4 +1,8 @@
-"""A uniformly random agent: the floor of every comparison, and a cheap driver for tests."""
+"""A uniformly random agent: the floor of every comparison, and a cheap driver for tests.
+
+Discrete: each action index equally likely. Continuous: each dimension uniform within its
+bounds (as ale-py's ``action_space.sample()`` and Dopamine's warm-up actions).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ class RandomConfig:
 class RandomAgent:
     def __init__(self, config: RandomConfig, *, obs_spec: ObsSpec, seed: int) -> None:
         self.config = config
-        self.num_actions = obs_spec.num_actions
+        self.spec = obs_spec
         self._rng = np.random.default_rng(sequence(seed))
         self._eval_rng = np.random.default_rng(sequence(seed, 1))
         self._steps = 0
@@ -29,7 +33,11 @@ class RandomAgent:
         self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
     ) -> np.ndarray:
         rng = self._eval_rng if eval_mode else self._rng
-        return rng.integers(self.num_actions, size=len(obs["image"]), dtype=np.int64)
+        batch = len(obs["image"])
+        if self.spec.continuous:
+            low, high = self.spec.action_low, self.spec.action_high
+            return rng.uniform(low, high, (batch, len(low))).astype(np.float32)
+        return rng.integers(self.spec.num_actions, size=batch, dtype=np.int64)
 
     def observe(self, transition: Transition) -> None:
         self._steps += 1
@@ -64,5 +72,6 @@ ENTRY = register(
         presets={"random": RandomConfig()},
         default_preset="random",
         description="uniformly random actions",
+        action_kinds=("discrete", "continuous"),
     )
 )

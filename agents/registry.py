@@ -14,9 +14,10 @@ from typing import Any
 
 from agents.protocol import Agent, ObsSpec
 from bench.core.errors import BenchError, unknown
+from bench.core.spaces import ActionKind
 
 ENTRY_POINT_GROUP = "atari100k_bench.agents"
-BUILTIN_MODULES = ("agents.random_agent", "agents.value")
+BUILTIN_MODULES = ("agents.random_agent", "agents.value", "agents.sac")
 
 Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
 ParameterCounts = Callable[[Any, ObsSpec], dict[str, int]]  # (config, obs spec) -> per module
@@ -35,6 +36,9 @@ class AgentEntry:
     # ``bench plan``); an agent without them shows no parameter counts and plans 0 updates.
     parameter_counts: ParameterCounts | None = None
     planned_updates: PlannedUpdates | None = None
+    # The action spaces the agent can act in (``protocol.actions``); a suite that gives it
+    # another is refused when it loads.
+    action_kinds: tuple[ActionKind, ...] = ("discrete",)
 
     def preset(self, name: str | None, *, where: str = "") -> Any:
         """The config of preset ``name`` (the default preset, or defaults, when None)."""
@@ -45,7 +49,17 @@ class AgentEntry:
             raise unknown(f"preset of agent {self.name!r}", name, self.presets, where=where)
         return self.presets[name]
 
+    def check_action_kind(self, kind: str, *, where: str) -> None:
+        """A one-line error naming ``where`` when the agent cannot act with ``kind`` actions."""
+        if kind not in self.action_kinds:
+            kinds = ", ".join(self.action_kinds)
+            only = " and ".join(self.action_kinds)
+            raise BenchError(
+                f"{where}: agent {self.name!r} supports {only} actions only; valid: {kinds}"
+            )
+
     def make(self, config: Any, *, obs_spec: ObsSpec, seed: int, device: str = "cpu") -> Agent:
+        self.check_action_kind(obs_spec.action_kind, where="obs_spec.action_kind")
         return self.factory(config, obs_spec=obs_spec, seed=seed, device=device)
 
     def count_parameters(self, config: Any, obs_spec: ObsSpec) -> dict[str, int] | None:

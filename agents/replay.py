@@ -8,6 +8,9 @@ observation the agent acted on, the action, the learning reward, the terminal fl
 starts after any boundary, or where the observation's older frames do not continue the
 previous step, which reproduces the env's stack, zero-filled at reset and after a life
 loss, newest last. Audio is stored the same way: each step's samples once.
+
+Actions: one int32 per step, or with ``action_shape`` (continuous actions) one float32
+vector per step, returned exactly as stored.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ class Batch:
     slots: np.ndarray  # (B,) replay slots (for priority updates)
     states: np.ndarray  # (B, T, stack, H, W) uint8: s_t .. s_{t+T-1}
     audio: np.ndarray | None  # (B, T, stack, S) uint8
-    actions: np.ndarray  # (B, T) int64: a_t .. a_{t+T-1}
+    actions: np.ndarray  # (B, T) int64, or (B, T, *action_shape) float32: a_t .. a_{t+T-1}
     returns: np.ndarray  # (B,) float32 n-step discounted return
     discounts: np.ndarray  # (B,) float32 gamma^n, zero where the return hit a terminal
     next_states: np.ndarray  # (B, stack, H, W) uint8 bootstrap state
@@ -117,6 +120,7 @@ class ReplayBuffer:
         image_shape: tuple[int, ...],
         audio_shape: tuple[int, ...] | None = None,
         prioritized: bool = True,
+        action_shape: tuple[int, ...] = (),
     ):
         self.capacity = int(capacity)
         self.stack = int(image_shape[0])
@@ -126,7 +130,10 @@ class ReplayBuffer:
         self.audio: np.ndarray | None = None
         if audio_shape is not None:
             self.audio = np.zeros((self.capacity, int(audio_shape[1])), dtype=np.uint8)
-        self.actions = np.zeros(self.capacity, dtype=np.int32)
+        # Discrete: int32 indices; continuous (a non-empty action_shape): float32 vectors.
+        self.continuous = len(action_shape) > 0
+        action_dtype = np.float32 if self.continuous else np.int32
+        self.actions = np.zeros((self.capacity, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminals = np.zeros(self.capacity, dtype=bool)
         self.boundaries = np.zeros(self.capacity, dtype=bool)  # terminal or episode end
@@ -139,7 +146,7 @@ class ReplayBuffer:
     def add(
         self,
         frame: np.ndarray,
-        action: int,
+        action: int | np.ndarray,
         reward: float,
         *,
         terminal: bool,
@@ -292,7 +299,7 @@ class ReplayBuffer:
             slots=slots,
             states=self._stack(self.frames, seq),
             audio=audio,
-            actions=self.actions[seq % self.capacity].astype(np.int64),
+            actions=self._actions(seq),
             returns=returns.astype(np.float32),
             discounts=discounts.astype(np.float32),
             next_states=self._stack(self.frames, next_idx),
@@ -307,6 +314,11 @@ class ReplayBuffer:
         if self.audio is None:
             return None, None
         return self._stack(self.audio, seq), self._stack(self.audio, next_idx)
+
+    def _actions(self, seq: np.ndarray) -> np.ndarray:
+        """The actions of steps ``seq``: int64 indices, or float32 vectors as stored."""
+        actions = self.actions[seq % self.capacity]
+        return actions if self.continuous else actions.astype(np.int64)
 
     def _n_step(
         self, idx: np.ndarray, *, n: int, gamma: float, bootstrap: str
@@ -385,6 +397,8 @@ class ReplayBuffer:
             raise ValueError(f"replay state holds {n} steps; capacity is {self.capacity}")
         if (state["audio"] is None) != (self.audio is None):
             raise ValueError("replay state and buffer disagree on audio")
+        if state["actions"].shape[1:] != self.actions.shape[1:]:
+            raise ValueError("replay state and buffer disagree on the action shape")
         self.count = int(state["count"])
         for name in ("frames", "actions", "rewards", "terminals", "boundaries", "segment_start"):
             getattr(self, name)[:n] = state[name]

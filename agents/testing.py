@@ -1,5 +1,6 @@
 """The agent contract as a reusable check: ``check_agent(entry)`` passes for any agent the
-run loop can drive. Third-party agents call it from their own tests.
+run loop can drive, in each action space it supports. Third-party agents call it from their
+own tests.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from agents.protocol import Agent, ObsSpec, Transition
+from agents.protocol import Agent, ObsSpec, Transition, single_action
 from agents.registry import AgentEntry
 from bench.core.safe_state import round_trip
 
 EVAL_EPSILON = 0.001  # what the harness passes in eval mode (the protocol's eval_epsilon)
+# Specs of each action space for the contract: 5 discrete actions, or 3 bounded floats
+# shaped like CALE's (radius, angle, fire).
+DISCRETE_SPEC = ObsSpec(num_actions=5)
+CONTINUOUS_SPEC = ObsSpec.for_continuous((0.0, -math.pi, 0.0), (1.0, math.pi, 1.0))
+SPECS = {"discrete": DISCRETE_SPEC, "continuous": CONTINUOUS_SPEC}
 
 
 def synthetic_obs(
@@ -58,25 +64,26 @@ def drive(
     episode_len: int = 23,
     life_every: int = 7,
     eval_every: int = 0,
-) -> list[int]:
+) -> list[Any]:
     """Run ``steps`` training steps on a synthetic stream with life-loss terminals and
     episode ends (and an evaluation act every ``eval_every`` steps, on observations drawn
-    from their own stream); returns the training actions taken."""
-    actions = []
+    from their own stream); returns the training actions taken (ints, or tuples of floats
+    with continuous actions)."""
+    actions: list[Any] = []
     obs = synthetic_obs(rng, spec)
     eval_rng = np.random.default_rng(12345)
     for t in range(steps):
         if eval_every and t % eval_every == 0:
             agent.act(synthetic_obs(eval_rng, spec, 2), eval_mode=True, epsilon=EVAL_EPSILON)
-        action = agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False)
-        actions.append(int(action[0]))
+        action = single_action(agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False))
+        actions.append(tuple(action.tolist()) if isinstance(action, np.ndarray) else action)
         nxt = synthetic_obs(rng, spec)
         episode_end = (t + 1) % episode_len == 0
         terminal = episode_end or (t + 1) % life_every == 0
         agent.observe(
             Transition(
                 obs=obs,
-                action=int(action[0]),
+                action=action,
                 reward=float(rng.normal()),
                 terminal=terminal,
                 episode_end=episode_end,
@@ -95,10 +102,11 @@ def check_agent(
     steps: int = 40,
     seed: int = 0,
 ) -> None:
-    """The contract: act shapes and dtypes in both modes, eval acting leaves the state
-    alone, observe, float metrics, and a state round trip through the checkpoint format
-    that continues identically."""
-    spec = obs_spec or ObsSpec(num_actions=5)
+    """The contract: act shapes, dtypes and ranges in both modes, eval acting leaves the
+    state alone, observe, float metrics, and a state round trip through the checkpoint
+    format that continues identically. ``obs_spec`` picks the action space (by default the
+    first the agent supports: ``DISCRETE_SPEC`` or ``CONTINUOUS_SPEC``)."""
+    spec = obs_spec or SPECS[entry.action_kinds[0]]
     config = entry.preset(None) if config is None else config
     agent = entry.make(config, obs_spec=spec, seed=seed, device="cpu")
     rng = np.random.default_rng(seed)
@@ -106,9 +114,7 @@ def check_agent(
         for batch in (1, 3):
             eps = EVAL_EPSILON if eval_mode else None
             acts = agent.act(synthetic_obs(rng, spec, batch), eval_mode=eval_mode, epsilon=eps)
-            assert isinstance(acts, np.ndarray), f"act returned {type(acts)}"
-            assert acts.shape == (batch,) and acts.dtype == np.int64, (acts.shape, acts.dtype)
-            assert ((acts >= 0) & (acts < spec.num_actions)).all(), acts
+            check_actions(acts, spec)
 
     # Evaluation acting must not move training: same actions and metrics with and without.
     twin = entry.make(config, obs_spec=spec, seed=seed, device="cpu")
@@ -133,3 +139,19 @@ def check_agent(
     a2 = drive(other, spec, np.random.default_rng(stream), steps)
     assert a1 == a2, "actions diverged after a state round trip"
     same_state(agent.state_dict(), other.state_dict(), "state after continuing")
+
+
+def check_actions(acts: Any, spec: ObsSpec) -> None:
+    """A batch of actions of the spec's kind: int64 indices below ``num_actions``, or
+    float32 rows of ``action_dim`` within the bounds."""
+    assert isinstance(acts, np.ndarray), f"act returned {type(acts)}"
+    batch = len(acts)
+    if spec.continuous:
+        shape = (batch, spec.action_dim)
+        assert acts.shape == shape and acts.dtype == np.float32, (acts.shape, acts.dtype)
+        low = np.array(spec.action_low, np.float32)
+        high = np.array(spec.action_high, np.float32)
+        assert ((acts >= low) & (acts <= high)).all(), acts
+    else:
+        assert acts.shape == (batch,) and acts.dtype == np.int64, (acts.shape, acts.dtype)
+        assert ((acts >= 0) & (acts < spec.num_actions)).all(), acts

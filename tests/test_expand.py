@@ -93,3 +93,54 @@ def test_plan_summary(write_suite):
     assert summary["runs"] == 16 and summary["games"] == 2 and summary["seeds"] == 2
     assert summary["env_steps"] == 16_000
     assert summary["eval_episodes"] == 16 * 2
+
+
+PINNED = """
+name: s
+games: [Pong]
+seeds: [3]
+variants:
+  - {name: r, agent: random}
+axes:
+  audio: [off, on]
+budget: {env_steps: 1000, final_eval_episodes: 2}
+"""
+
+
+def test_discrete_ids_are_those_before_the_action_space_fields(write_suite):
+    """Run and protocol ids computed before protocol.actions existed still hold (the main
+    line's ids, with the fidelity fields noop_unit, noop_observation and terminal_frame)."""
+    from bench.env.protocol import ProtocolConfig
+    from bench.suite.expand import protocol_id
+
+    specs = expand(load_suite(write_suite(PINNED)))
+    assert [s.run_id for s in specs] == ["Pong-s3-b7bbb5f77db2", "Pong-s3-4ecab2116207"]
+    assert protocol_id(ProtocolConfig()) == "190cf9d9ac"
+    # A threshold means nothing to discrete actions; with continuous ones it is the protocol.
+    assert protocol_id(ProtocolConfig(continuous_threshold=0.3)) == "190cf9d9ac"
+    cale = ProtocolConfig(actions="continuous")
+    assert protocol_id(cale) not in {
+        "190cf9d9ac",
+        protocol_id(ProtocolConfig(actions="continuous", continuous_threshold=0.3)),
+    }
+    assert specs[0].to_json()["protocol"]["actions"] == "discrete"  # recorded in every run
+
+
+def test_a_variant_sets_its_own_protocol_fields(write_suite):
+    text = PINNED.replace(
+        "- {name: r, agent: random}",
+        "- {name: r, agent: random}\n  - {name: c, agent: random, protocol: {actions: continuous}}",
+    )
+    specs = expand(load_suite(write_suite(text)))
+    kinds = {(s.variant, s.condition_label): s.protocol.actions for s in specs}
+    assert kinds == {
+        ("r", "audio=off"): "discrete",
+        ("r", "audio=on"): "discrete",
+        ("c", "audio=off"): "continuous",
+        ("c", "audio=on"): "continuous",
+    }
+    assert {s.protocol.audio for s in specs if s.variant == "c"} == {
+        "off",
+        "on",
+    }  # axes apply over it
+    assert len({s.run_id for s in specs}) == 4

@@ -666,3 +666,43 @@ def test_baselines_only(tmp_path: Path) -> None:
 def test_inputs_record_what_a_report_was_made_from() -> None:
     inputs = Inputs(dirs=("runs/a",), baselines=("DER",), baseline_sources={"DER": "x"})
     assert inputs.to_json() == {"dirs": ["runs/a"], "baselines": ["DER"], "externals": []}
+
+
+def test_action_spaces_are_never_compared_silently(tmp_path: Path) -> None:
+    """Labels that acted in different action spaces need --allow-mixed-protocols; the
+    report then states the difference in its provenance and in a paired comparison."""
+    evals, runs = synthetic_ledger(seeds=3, periodic=(), protocols={"audio=on": "p1"})
+    on = runs["condition"] == "audio=on"
+    runs.loc[on, "protocol_json"] = json.dumps(
+        {"eval_epsilon": 0.001, "audio": "on", "actions": "continuous", "clip_rewards": False}
+    )
+    runs.loc[~on, "protocol_json"] = json.dumps(
+        {"eval_epsilon": 0.001, "audio": "off", "clip_rewards": True}  # recorded before the field
+    )
+    with pytest.raises(BenchError) as err:
+        analyze(evals, runs, FAST)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "BBF [audio=off]: discrete; BBF [audio=on]: continuous" in msg
+    assert "actions (discrete vs continuous)" in msg and "clip_rewards (True vs False)" in msg
+    assert "--allow-mixed-protocols" in msg
+
+    allowed = dataclasses.replace(FAST, allow_mixed_protocols=True, compare=("audio=off:audio=on",))
+    report = analyze(evals, runs, allowed)
+    assert any("different action spaces" in n for n in report.notes)
+    prov = report.provenance
+    assert prov["mixed_action_spaces"] and not prov["pooled_mixed_protocols"]
+    assert prov["algorithms"]["BBF [audio=on]"]["action_space"] == "continuous"
+    assert "actions (discrete vs continuous)" in report.comparisons[0].protocol_note
+    write_report(report, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "**algorithms acted in different action spaces**" in md
+    assert "p1 (continuous)" in md and "p0 (discrete)" in md
+
+
+def test_one_action_space_needs_no_flag() -> None:
+    evals, runs = synthetic_ledger(seeds=3, periodic=())
+    runs["protocol_json"] = json.dumps({"actions": "continuous", "audio": "off"})
+    report = analyze(evals, runs, FAST)
+    assert not report.provenance["mixed_action_spaces"]
+    assert not any("action spaces" in n for n in report.notes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bench.run import loop
 from bench.run.ledger import Ledger
 from bench.run.loop import execute
@@ -79,3 +81,51 @@ def test_evaluation_acts_with_the_protocols_epsilon(write_suite, tmp_path):
     loop.evaluate_now(run, final=False)
     run.close()
     assert seen and set(seen) == {0.37}
+
+
+SAC_SUITE = """
+name: resume-sac
+games: [Breakout]
+seeds: [1]
+variants:
+  - name: sac-tiny
+    agent: sac
+    preset: tiny
+    protocol: {actions: continuous, clip_rewards: false}
+axes:
+  audio: [on]
+budget: {env_steps: 240, eval_every: 120, eval_episodes: 1, final_eval_episodes: 2,
+         checkpoint_every: 100, log_every: 50}
+protocol: {max_episode_steps: 70}
+"""
+
+
+def test_interrupted_sac_run_with_continuous_actions_resumes_exactly(write_suite, tmp_path):
+    (spec,) = expand(load_suite(write_suite(SAC_SUITE)))
+    assert spec.protocol.actions == "continuous"
+    clean, cut = Ledger(tmp_path / "clean"), Ledger(tmp_path / "cut")
+    for ledger in (clean, cut):
+        ledger.prepare([spec])
+    assert execute(clean.run_dir(spec.run_id)) == "done"
+
+    run_dir = cut.run_dir(spec.run_id)
+    run = loop.start(spec, run_dir)  # killed right after the first checkpoint, at step 100:
+    while run.state.step < 100:
+        loop.advance(run)
+    run.close()
+    assert run.agent.metrics()["grad_steps"] > 50  # learning was under way
+    assert execute(run_dir) == "done"
+    assert "resumed from env step 100" in (run_dir / "run.log").read_text()
+
+    assert cut.evals(spec.run_id) == clean.evals(spec.run_id)
+    assert [e["env_step"] for e in cut.evals(spec.run_id)] == [120, 240]
+    for name in ("episodes.csv", "metrics.jsonl"):
+        mine, theirs = run_dir / name, clean.run_dir(spec.run_id) / name
+        if name == "metrics.jsonl":  # steps_per_s is wall-clock
+            strip = lambda p: [  # noqa: E731
+                {k: v for k, v in json.loads(line).items() if k != "steps_per_s"}
+                for line in p.read_text().splitlines()
+            ]
+            assert strip(mine) == strip(theirs)
+        else:
+            assert mine.read_text() == theirs.read_text()

@@ -55,6 +55,14 @@ def test_subsets_and_rom_ids_resolve(write_suite):
         (("seeds: 2", "seeds: 0"), "seeds: the count must be at least 1"),
         (("seeds: 2", "seeds: [1, 1]"), "seeds: duplicate seeds"),
         (
+            ("agent: random}", "agent: random, protocol: {actions: joystick}}"),
+            "variants[0].protocol.actions: 'joystick' is not one of 'discrete', 'continuous'",
+        ),
+        (
+            ("agent: random}", "agent: random, protocol: {stick: 1}}"),
+            "variants[0].protocol: unknown key 'stick'",
+        ),
+        (
             (
                 "- {name: r, agent: random}",
                 "- {name: r, agent: random}\n  - {name: r, agent: random}",
@@ -102,3 +110,53 @@ def test_shipped_suites_load_and_expand():
         specs = expand(load_suite(path))
         assert specs, path
         assert len({s.run_id for s in specs}) == len(specs)
+
+
+VALUE = """
+name: s
+games: [Pong]
+seeds: 1
+variants:
+  - {name: bbf, agent: value}
+budget: {env_steps: 100, final_eval_episodes: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "message"),
+    [
+        (
+            ("seeds: 1", "seeds: 1\nprotocol: {actions: continuous}"),
+            "protocol.actions",
+            "agent 'value' supports discrete actions only; valid: discrete",
+        ),
+        (
+            ("agent: value}", "agent: value, protocol: {actions: continuous}}"),
+            "variants[0].protocol.actions",
+            "agent 'value' supports discrete actions only; valid: discrete",
+        ),
+        (
+            ("seeds: 1", "seeds: 1\naxes: {grid: {protocol.actions: [discrete, continuous]}}"),
+            "axes.grid.protocol.actions",
+            "agent 'value' supports discrete actions only; valid: discrete",
+        ),
+    ],
+)
+def test_an_agent_given_an_action_space_it_lacks_is_refused_at_load(
+    write_suite, tmp_path, capsys, edit, where, message
+):
+    old, new = edit
+    path = write_suite(VALUE.replace(old, new))
+    out = tmp_path / "out"
+    rc = main(["launch", str(path), "--out", str(out), "--executor", "debug"])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert err == f"error: {path}: {where}: {message}\n"
+
+
+def test_the_random_agent_acts_in_both_action_spaces(write_suite):
+    text = VALUE.replace("agent: value}", "agent: random}").replace(
+        "seeds: 1", "seeds: 1\naxes: {grid: {protocol.actions: [discrete, continuous]}}"
+    )
+    suite = load_suite(write_suite(text))
+    assert suite.axes[0].values == ("discrete", "continuous")

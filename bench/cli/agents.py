@@ -17,6 +17,7 @@ from bench.core.config import override, to_dict
 from bench.core.errors import BenchError
 from bench.core.names import check_agent_ref
 from bench.env.games import get_game
+from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW
 from bench.run.perf import measure_agent
 
 
@@ -27,7 +28,9 @@ def add_commands(subparsers: Any) -> None:
     desc = sub.add_parser("describe", help="a preset's resolved config and parameter counts")
     desc.add_argument("preset", help="preset name, e.g. bbf")
     desc.add_argument("--agent", default="value", help="registered agent (default: value)")
-    desc.add_argument("--num-actions", type=int, required=True)
+    desc.add_argument(
+        "--num-actions", type=int, default=None, help="discrete actions (continuous: CALE's)"
+    )
     desc.add_argument(
         "--audio-samples",
         type=int,
@@ -77,9 +80,10 @@ MAX_STEPS = 10_000_000
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?")
 
 
-def check_obs_options(num_actions: int, audio_samples: int) -> None:
-    """``--num-actions`` and ``--audio-samples`` within what an Atari env can give."""
-    if not 1 <= num_actions <= MAX_ACTIONS:
+def check_obs_options(num_actions: int | None, audio_samples: int) -> None:
+    """``--num-actions`` and ``--audio-samples`` within what an Atari env can give
+    (``num_actions`` None: not checked, for continuous actions)."""
+    if num_actions is not None and not 1 <= num_actions <= MAX_ACTIONS:
         raise BenchError(
             f"--num-actions must be positive, got {num_actions}; valid: 1..{MAX_ACTIONS}"
         )
@@ -92,23 +96,31 @@ def check_obs_options(num_actions: int, audio_samples: int) -> None:
         )
 
 
-def _spec(num_actions: int, audio_samples: int) -> ObsSpec:
+def _spec(entry: AgentEntry, num_actions: int | None, audio_samples: int) -> ObsSpec:
+    """The agent's first action space: ``num_actions`` discrete actions, or CALE's."""
+    audio_shape = (4, audio_samples) if audio_samples else None
+    if entry.action_kinds[0] == "continuous":
+        check_obs_options(None, audio_samples)
+        return ObsSpec.for_continuous(CALE_ACTION_LOW, CALE_ACTION_HIGH, audio_shape=audio_shape)
+    if num_actions is None:  # optional on the command line: continuous agents need none
+        raise BenchError(
+            f"the following arguments are required: --num-actions (agent {entry.name} acts "
+            f"in discrete actions; valid: 1..{MAX_ACTIONS})"
+        )
     check_obs_options(num_actions, audio_samples)
-    return ObsSpec(
-        num_actions=num_actions, audio_shape=(4, audio_samples) if audio_samples else None
-    )
+    return ObsSpec(num_actions=num_actions, audio_shape=audio_shape)
 
 
 def _entry(agent: str) -> AgentEntry:
     return get_agent(check_agent_ref(agent, where="--agent"), where="--agent")
 
 
-def describe(agent: str, preset: str, *, num_actions: int, audio_samples: int = 0) -> dict:
+def describe(agent: str, preset: str, *, num_actions: int | None, audio_samples: int = 0) -> dict:
     """The resolved config of a preset and its parameter counts per module."""
     entry = _entry(agent)
     config = entry.preset(preset, where="preset")
     out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
-    counts = entry.count_parameters(config, _spec(num_actions, audio_samples))
+    counts = entry.count_parameters(config, _spec(entry, num_actions, audio_samples))
     if counts is not None:
         out["parameters"] = counts
     return out
@@ -125,7 +137,8 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
     for key, value in info["config"].items():
         print(f"  {key:24s} {value}")
     if "parameters" in info:
-        print(f"parameters ({args.num_actions} actions):")
+        space = "continuous actions" if args.num_actions is None else f"{args.num_actions} actions"
+        print(f"parameters ({space}):")
         for group, n in info["parameters"].items():
             print(f"  {group:24s} {n:>12,}")
     return 0

@@ -33,6 +33,15 @@ How the stacks are formed (an agent's replay can rebuild them from the newest en
   taking the last ``frame_stack`` entries of the same episode and life, zero-filled before
   its first entry. The acting path and the replay path then see identical stacks.
 
+Continuous actions (``protocol.actions: continuous``, CALE): the agent's action is a
+float32 vector (radius, angle, fire) within ``CALE_ACTION_LOW``/``CALE_ACTION_HIGH``. As
+ale-py's own ``AtariEnv(continuous=True)`` does (0.12 and later), it becomes the joystick
+action whose horizontal part is x = r cos(angle) beyond +-threshold, whose vertical part is
+y = r sin(angle) beyond +-threshold, with fire when fire > threshold; every emulator frame
+of the step is then ``act(joystick, r)`` (the radius is the paddle strength, which games
+played with a joystick ignore). Frame skip, pooling, audio, life losses and the step cap
+are the same as with discrete actions.
+
 No-op starts: after every reset, a uniform number in [noop_min, noop_max] of NOOP starts,
 drawn from a generator seeded from the env's seed. With ``noop_unit`` "agent_step" (BBF's
 runner) each is an agent step of NOOP through the frame skip and pooling, a learning
@@ -46,18 +55,20 @@ buffers: callers may keep them.
 
 Exact resume: ``get_state``/``set_state`` capture the emulator (with its RNG), the stacks,
 the no-op generator, the episode counters and a log of the resets and actions since the
-env was seeded, in a picklable dict. ale-py's emulator snapshot does not include the audio
-synthesis state: restored from it, the sound differs from an uninterrupted run for the
-rest of the episode and into the next (measured in Assault: every step of the episode,
-then the first ~20 steps after the next reset). ``set_state`` therefore, by default when
-audio is on, rebuilds the env by replaying the log on a freshly seeded emulator (as long
-as emulating those steps took) and checks the result against the snapshot; the sound is
-then exact, wherever the checkpoint was taken.
+env was seeded (continuous actions in a log of their own), in a picklable dict. ale-py's
+emulator snapshot does not include the audio synthesis state: restored from it, the sound
+differs from an uninterrupted run for the rest of the episode and into the next (measured
+in Assault: every step of the episode, then the first ~20 steps after the next reset).
+``set_state`` therefore, by default when audio is on, rebuilds the env by replaying the log
+on a freshly seeded emulator (as long as emulating those steps took) and checks the result
+against the snapshot; the sound is then exact, wherever the checkpoint was taken.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from array import array
 from typing import Any, NamedTuple
 
@@ -73,15 +84,21 @@ from bench.core.spaces import ObsSpec
 from bench.env.games import get_game
 from bench.env.protocol import (
     AUDIO_MODES,
+    CALE_ACTION_HIGH,
+    CALE_ACTION_LOW,
+    CALE_MIN_ALE_PY,
     NOOP_OBSERVATIONS,
     NOOP_UNITS,
     TERMINAL_FRAMES,
     ProtocolConfig,
+    protocol_identity,
 )
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform
-STATE_VERSION = 2  # 2: the pooled screen buffers are part of the state
+# 2: the pooled screen buffers are part of the state. The continuous actions' log
+# ("float_log") is optional within version 2: a state without it has none (discrete).
+STATE_VERSION = 2
 DEFAULT_PROTOCOL = ProtocolConfig()
 
 # Extra rows in the stack ring buffers: the stacks are contiguous windows that slide along
@@ -90,6 +107,7 @@ DEFAULT_PROTOCOL = ProtocolConfig()
 RING_SLACK = 32
 RESET_MARK = -1  # in the replay log of resets and actions
 StepResult = tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]
+ActionInput = int | np.integer | np.ndarray  # an index, or a continuous action vector
 
 
 def audio_samples(protocol: ProtocolConfig) -> int:
@@ -118,8 +136,61 @@ class _Skip(NamedTuple):
     game_over: bool
 
 
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """ "0.12.1" -> (0, 12, 1); a pre-release ("0.12.0rc1") counts as its release."""
+    numbers = []
+    for part in version.split(".")[:3]:
+        match = re.match(r"\d+", part)
+        if match is None:
+            break
+        numbers.append(int(match.group()))
+        if match.group() != part:
+            break
+    major, minor, patch = (numbers + [0, 0, 0])[:3]
+    return major, minor, patch
+
+
+def check_cale_support(version: str = ale_py.__version__) -> None:
+    """Continuous actions need ale-py >= 0.12.0, whose mapping of both axes is correct."""
+    if version_tuple(version) < CALE_MIN_ALE_PY:
+        need = ".".join(map(str, CALE_MIN_ALE_PY))
+        raise RuntimeError(
+            f"protocol.actions: continuous needs ale-py >= {need} (earlier versions map the "
+            f"continuous actions' axes wrongly); this is ale-py {version}: pip install "
+            f"'ale-py>={need}'"
+        )
+
+
+@functools.cache
+def joystick_actions() -> dict[tuple[int, int, bool], ale_py.Action]:
+    """(horizontal -1/0/1, vertical -1/0/1, fire) -> the joystick action of the full set."""
+    table = {}
+    for h, horizontal in ((-1, "LEFT"), (0, ""), (1, "RIGHT")):
+        for v, vertical in ((-1, "DOWN"), (0, ""), (1, "UP")):
+            for fire in (False, True):
+                name = vertical + horizontal + ("FIRE" if fire else "")
+                table[h, v, fire] = getattr(ale_py.Action, name or "NOOP")
+    return table
+
+
+def continuous_to_joystick(action: np.ndarray, threshold: float) -> ale_py.Action:
+    """The joystick action of a CALE action (radius, angle, fire), float32 arithmetic as in
+    ale-py's env: x = r cos(angle) and y = r sin(angle) against +-threshold, fire > threshold."""
+    radius, angle, fire = action[0], action[1], action[2]
+    x, y = radius * np.cos(angle), radius * np.sin(angle)
+    horizontal = int(x > threshold) - int(x < -threshold)
+    vertical = int(y > threshold) - int(y < -threshold)
+    return joystick_actions()[horizontal, vertical, bool(fire > threshold)]
+
+
 def _check_protocol(protocol: ProtocolConfig) -> None:
     p = protocol
+    if p.actions not in ("discrete", "continuous"):
+        raise ValueError(f"actions must be discrete or continuous, got {p.actions!r}")
+    if not 0.0 <= p.continuous_threshold <= 1.0:
+        raise ValueError(f"continuous_threshold must be in [0, 1], got {p.continuous_threshold}")
+    if p.actions == "continuous":
+        check_cale_support()
     if p.audio not in AUDIO_MODES:
         raise ValueError(f"audio must be one of {AUDIO_MODES}, got {p.audio!r}")
     if p.frame_skip < 1:
@@ -146,7 +217,7 @@ def _check_protocol(protocol: ProtocolConfig) -> None:
         raise ValueError('noop_observation "before" needs noop_unit "frame"')
 
 
-class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
+class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
     """One Atari game under the protocol. Build it with :func:`make_atari`.
 
     ``step`` returns the RAW game reward (scores); the learning signals are in ``info``:
@@ -155,6 +226,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     ``truncated`` is the protocol's step cap. Other keys: ``lives``, ``life_loss``,
     ``episode_step`` (agent steps), ``episode_frame_number`` (emulator frames, no-ops
     included), ``episode_return`` (raw), ``frames`` (emulated in this step).
+
+    With continuous actions (CALE) ``step`` takes a float32 vector of 3 within the bounds
+    of ``action_space``; ``num_actions`` is then 0.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -189,8 +263,10 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         ale = self._ale
         actions = ale.getLegalActionSet() if p.full_action_space else ale.getMinimalActionSet()
         self._actions: list[ale_py.Action] = list(actions)
-        self.num_actions = len(self._actions)
-        self.action_space = spaces.Discrete(self.num_actions)
+        self._continuous = p.actions == "continuous"
+        self._threshold = p.continuous_threshold
+        self.num_actions = 0 if self._continuous else len(self._actions)
+        self.action_space = self._action_space()
         # gymnasium types Dict as Space[dict[str, Space]], though its samples are dicts of
         # the subspaces' samples (arrays here).
         self.observation_space = self._observation_space()  # type: ignore[assignment]
@@ -201,6 +277,13 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._return = 0.0
         self._noops = 0
         self._needs_reset = True
+
+    def _action_space(self) -> spaces.Space[Any]:
+        """The joystick actions' indices, or ale-py's continuous (radius, angle, fire) box."""
+        if not self._continuous:
+            return spaces.Discrete(self.num_actions)
+        low = np.array(CALE_ACTION_LOW, np.float32)
+        return spaces.Box(low, np.array(CALE_ACTION_HIGH, np.float32), (3,), np.float32)
 
     def _observation_space(self) -> spaces.Dict:
         """The uint8 image stack, and the audio stack when audio is on."""
@@ -251,17 +334,22 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._np_random = self._noop_rng
         self._np_random_seed = self.seed
         # Every reset (-1) and action since this seed: replaying it on a fresh env rebuilds
-        # the emulator exactly, audio included (see set_state).
+        # the emulator exactly, audio included (see set_state). Continuous actions log the
+        # joystick action here and their 3 floats in a log of their own.
         self._log = array("b")
+        self._float_log = array("f")
 
     # ------------------------------------------------------------------------------ spaces
     def obs_spec(self) -> ObsSpec:
         """What this env gives an agent."""
         audio_shape = (self._stack, self._samples) if self._samples else None
+        image_shape = (self._stack, self._size, self._size)
+        if self._continuous:
+            return ObsSpec.for_continuous(
+                CALE_ACTION_LOW, CALE_ACTION_HIGH, image_shape=image_shape, audio_shape=audio_shape
+            )
         return ObsSpec(
-            num_actions=self.num_actions,
-            image_shape=(self._stack, self._size, self._size),
-            audio_shape=audio_shape,
+            num_actions=self.num_actions, image_shape=image_shape, audio_shape=audio_shape
         )
 
     # --------------------------------------------------------------------------- the stack
@@ -358,30 +446,42 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         noop = self._actions[0]  # the minimal action set starts with NOOP
         for _ in range(noops):
             row = self._advance()
-            skip = self._emulate(noop, row)
+            skip = self._emulate(noop, 1.0, row)
             self._resize_into(self._pooled_screen(skip.fetched), row)
             self._finish_audio(row, skip.emulated)
             if skip.game_over or (skip.life_loss and self._life_boundary):
                 self._start_game()
 
-    def step(self, action: int | np.integer) -> StepResult:
+    def step(self, action: ActionInput) -> StepResult:
         if self._needs_reset:
             raise RuntimeError("step() after the episode ended (or before reset()): reset first")
-        index = int(action)
-        a = self._actions[index]
-        self._log.append(index)
+        a, strength = self._joystick(action)
         row = self._advance()
-        skip = self._emulate(a, row)
+        skip = self._emulate(a, strength, row)
         self._resize_into(self._pooled_screen(skip.fetched), row)
         self._finish_audio(row, skip.emulated)
         if skip.life_loss and self._life_boundary and not skip.game_over:
             self._clear_older()
         return self._end_step(skip)
 
-    def _emulate(self, a: ale_py.Action, row: int) -> _Skip:
-        """Repeat ``a`` for frame_skip emulator frames, collecting each frame's audio into
-        ``row`` (audio "on") and fetching the screens to pool; stops at the frame of a game
-        over, or of a life loss when life loss is a boundary."""
+    def _joystick(self, action: ActionInput) -> tuple[ale_py.Action, float]:
+        """The joystick action and paddle strength of ``action``, logged for replay."""
+        if not self._continuous:
+            index = int(action)
+            self._log.append(index)
+            return self._actions[index], 1.0
+        vector = np.asarray(action, dtype=np.float32)
+        if vector.shape != (3,):
+            raise ValueError(f"a continuous action is 3 floats, got shape {vector.shape}")
+        a = continuous_to_joystick(vector, self._threshold)
+        self._log.append(a.value)
+        self._float_log.extend(vector.tolist())
+        return a, float(vector[0])
+
+    def _emulate(self, a: ale_py.Action, strength: float, row: int) -> _Skip:
+        """Repeat ``a`` (at paddle ``strength``) for frame_skip emulator frames, collecting
+        each frame's audio into ``row`` (audio "on") and fetching the screens to pool; stops
+        at the frame of a game over, or of a life loss when life loss is a boundary."""
         ale = self._ale
         slots = self._aud_slots[row]
         first_pooled = self._skip - self._pool
@@ -392,7 +492,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         game_over = False
         lives = self._lives
         for i in range(self._skip):
-            reward += ale.act(a)
+            reward += ale.act(a, strength)
             emulated = i + 1
             if slots:
                 ale.getAudio(slots[i])
@@ -463,7 +563,8 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
 
         Holds the emulator (with its RNG), the stacks, the no-op generator, the episode
         counters, and the log of resets and actions since the env was seeded (one byte
-        per step), from which :meth:`set_state` can rebuild the audio exactly.
+        per step, and an array of the continuous actions), from which
+        :meth:`set_state` can rebuild the audio exactly.
         """
         window = slice(self._pos, self._pos + self._stack)
         return {
@@ -482,6 +583,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             "noops": self._noops,
             "needs_reset": self._needs_reset,
             "log": self._log.tobytes(),
+            "float_log": np.frombuffer(self._float_log, np.float32).reshape(-1, 3).copy(),
         }
 
     def set_state(self, state: dict[str, Any], *, replay: bool | None = None) -> None:
@@ -500,7 +602,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             raise ValueError(f"unsupported env state version {state.get('version')!r}")
         if state["game"] != self.game:
             raise ValueError(f"state is for {state['game']}, this env plays {self.game}")
-        if state["protocol"] != dataclasses.asdict(self.protocol):
+        if protocol_identity(state["protocol"]) != protocol_identity(
+            dataclasses.asdict(self.protocol)
+        ):
             raise ValueError("state was saved under a different protocol")
         if replay is None:
             replay = self._samples > 0
@@ -522,13 +626,19 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._noops = int(state["noops"])
         self._needs_reset = bool(state["needs_reset"])
         self._log = array("b", state["log"])
+        self._float_log = array("f", _float_actions(state).tobytes())
 
     def _replay(self, state: dict[str, Any]) -> None:
         self._seed(int(state["seed"]))
         self._needs_reset = True
+        floats = _float_actions(state)
+        steps = 0
         for entry in array("b", state["log"]):
             if entry == RESET_MARK:
                 self.reset()
+            elif self._continuous:
+                self.step(floats[steps])
+                steps += 1
             else:
                 self.step(entry)
         window = slice(self._pos, self._pos + self._stack)
@@ -550,6 +660,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     def ale(self) -> ale_py.ALEInterface:
         """The emulator, for inspection; acting on it directly desynchronizes the stacks."""
         return self._ale
+
+
+def _float_actions(state: dict[str, Any]) -> np.ndarray:
+    """The logged continuous actions of a state, (steps, 3) float32 (none in older states)."""
+    return np.asarray(state.get("float_log", np.zeros((0, 3))), np.float32).reshape(-1, 3)
 
 
 def make_atari(game: str, *, seed: int, protocol: ProtocolConfig = DEFAULT_PROTOCOL) -> AtariEnv:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,8 @@ def evaluate(
     """Play ``episodes`` episodes of ``game``; results in episode-index order.
 
     ``act`` gets a batch of observations (each array with a leading axis of size B, the
-    number of environments still playing) and returns B integer actions. ``max_parallel``
+    number of environments still playing) and returns B integer actions, or with
+    continuous actions (``protocol.actions``) a float32 array of shape (B, 3). ``max_parallel``
     bounds how many environments exist at once (memory); a finished episode's place goes to
     the next episode index. Deterministic given ``seed`` and a deterministic ``act``.
     """
@@ -72,14 +74,9 @@ def evaluate(
             live.append(_Live(next_index, env, obs))
             next_index += 1
         batch = {key: np.stack([s.obs[key] for s in live]) for key in live[0].obs}
-        actions = np.asarray(act(batch))
-        if actions.shape != (len(live),) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"act returned {actions.dtype} actions of shape {actions.shape}; "
-                f"expected integers of shape ({len(live)},)"
-            )
+        actions = _checked(act(batch), len(live), protocol)
         still: list[_Live] = []
-        for slot, action in zip(live, actions.tolist(), strict=True):
+        for slot, action in zip(live, actions, strict=True):
             obs, reward, terminated, truncated, info = slot.env.step(action)
             slot.ret += reward
             if terminated or truncated:
@@ -89,3 +86,21 @@ def evaluate(
                 still.append(slot)
         live = still
     return [r for r in results if r is not None]
+
+
+def _checked(actions: np.ndarray, batch: int, protocol: ProtocolConfig) -> list[Any]:
+    """One action per live env: ints, or float32 rows of 3 with continuous actions."""
+    actions = np.asarray(actions)
+    if protocol.actions == "continuous":
+        if actions.shape != (batch, 3) or actions.dtype != np.float32:
+            raise ValueError(
+                f"act returned {actions.dtype} actions of shape {actions.shape}; "
+                f"expected float32 of shape ({batch}, 3) (protocol.actions: continuous)"
+            )
+        return list(actions)
+    if actions.shape != (batch,) or not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(
+            f"act returned {actions.dtype} actions of shape {actions.shape}; "
+            f"expected integers of shape ({batch},)"
+        )
+    return actions.tolist()

@@ -10,9 +10,10 @@ impossible protocol is refused when it is loaded, never when a run starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from bench.core.config import check_finite, require
+from bench.core.spaces import ACTION_KINDS, ActionKind
 
 # What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's).
 AudioMode = Literal["off", "on", "sem3"]
@@ -63,6 +64,10 @@ class ProtocolConfig:
     max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
     audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512
     eval_epsilon: float = 0.001
+    # How the agent acts: the minimal (or full) joystick action set, or CALE, ale-py's
+    # continuous actions (radius, angle, fire) mapped onto the joystick on the same emulator.
+    actions: ActionKind = "discrete"
+    continuous_threshold: float = 0.5  # ale-py's continuous_action_threshold default
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -92,6 +97,8 @@ class ProtocolConfig:
                 ", ".join(NOOP_OBSERVATIONS),
             ),
             ("terminal_frame", self.terminal_frame in TERMINAL_FRAMES, ", ".join(TERMINAL_FRAMES)),
+            ("actions", self.actions in ACTION_KINDS, ", ".join(ACTION_KINDS)),
+            ("continuous_threshold", 0 <= self.continuous_threshold <= 1, "0..1"),
         )
         for name, ok, valid in rules:
             require(ok, name, getattr(self, name), valid)
@@ -108,3 +115,26 @@ PROTOCOLS: dict[str, ProtocolConfig] = {
         noop_unit="frame", noop_observation="before", terminal_frame="break_then_fetch"
     ),
 }
+
+
+# ale-py's continuous action space (``AtariEnv(continuous=True).action_space``): radius in
+# [0, 1], angle in [-pi, pi], fire in [0, 1], float32 bounds given here as Python floats.
+CALE_ACTION_LOW: tuple[float, ...] = (0.0, -3.1415927410125732, 0.0)
+CALE_ACTION_HIGH: tuple[float, ...] = (1.0, 3.1415927410125732, 1.0)
+# ale-py 0.12.0 fixed the continuous mapping of both axes (down-left took a wrong action
+# before): continuous results of earlier versions are not comparable.
+CALE_MIN_ALE_PY = (0, 12, 0)
+
+# Fields added after runs were first recorded, and what they were until then.
+_ADDED_DEFAULTS = {"actions": "discrete", "continuous_threshold": 0.5}
+
+
+def protocol_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a protocol (as a dict) that define a run, for its run id and protocol id.
+
+    The action-space fields count only with continuous actions: discrete runs keep the ids
+    they had before the fields existed, and the threshold means nothing to them.
+    """
+    if data.get("actions", "discrete") == "continuous":
+        return {**_ADDED_DEFAULTS, **data}
+    return {k: v for k, v in data.items() if k not in _ADDED_DEFAULTS}

@@ -125,9 +125,9 @@ def analyze(
     """
     inputs = inputs or Inputs()
     evals, runs = prepare(evals, runs)
-    protocols = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
+    protocols, notes = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
     order = algorithm_order(evals, runs)
-    finals, notes = finals_of(evals, order)
+    finals, final_notes = finals_of(evals, order)
     reproduction = reproduction_of(finals.table, runs, options, protocols=protocols)
     estimates = {lb: aggregates_of(m, lb, options) for lb, m in finals.matrices.items()}
     per_game = per_game_table(finals, options)
@@ -136,7 +136,7 @@ def analyze(
     curves, learning_curves, curve_notes = learning_data(evals, finals, options)
     training, training_notes = training_data(metrics, order, runs)
     comparisons, compare_notes = paired_comparisons(evals, finals, runs, options, protocols)
-    notes += curve_notes + training_notes + compare_notes
+    notes += final_notes + curve_notes + training_notes + compare_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
         evals=evals,

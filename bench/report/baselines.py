@@ -55,6 +55,8 @@ _ATARI_100K: dict[str, Any] = {
     "max_episode_steps": 27_000,
     "audio": "off",
     "eval_epsilon": 0.001,
+    "actions": "discrete",  # the joystick's action set (continuous actions: CALE)
+    "continuous_threshold": 0.5,  # ale-py's default; unused with discrete actions
 }
 DOPAMINE_2021 = _ATARI_100K | {
     "noop_min": 0,

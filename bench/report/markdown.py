@@ -74,6 +74,16 @@ def provenance_section(prov: dict[str, Any]) -> list[str]:
         out.append(f"- protocol `{p}`: {shown}")
     if prov["pooled_mixed_protocols"]:
         out.append("- **runs made under different protocols are pooled** (--allow-mixed-protocols)")
+    if prov.get("mixed_action_spaces"):
+        spaces = "; ".join(
+            f"{lb}: {a['action_space']}"
+            for lb, a in prov["algorithms"].items()
+            if a["action_space"]
+        )
+        out.append(
+            f"- **algorithms acted in different action spaces** ({spaces}; "
+            "--allow-mixed-protocols): the comparison is of agent and controller together"
+        )
     out.append(
         f"- statistics: {b['method']} {int(b['level'] * 100)}% CIs from a stratified bootstrap "
         f"(runs resampled within each game), {b['reps']:,} replicates for aggregates and paired "
@@ -92,6 +102,7 @@ def algorithms_section(report: Report) -> list[str]:
         lo, hi = min(a["runs_per_game"].values()), max(a["runs_per_game"].values())
         counts = [a["runs"], a["expected_runs"], a["missing_runs"], a["failed_runs"]]
         protocol = ", ".join(a["protocols"]) or "unknown"
+        protocol += f" ({a['action_space']})" if a.get("action_space") else ""
         span = f"{lo}" if lo == hi else f"{lo}–{hi}"
         rows.append([lb, str(a["games"]), span, *map(str, counts), protocol])
     header = ["Algorithm", "Games", "Runs per game", "Runs", "Expected", "Missing", "Failed"]

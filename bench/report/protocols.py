@@ -1,5 +1,7 @@
 """Evaluation protocols of the runs: what each algorithm label was run under, and how two
-protocols differ. Runs made under different protocols are never pooled silently."""
+protocols differ. Runs made under different protocols are never pooled silently, and
+algorithms that acted in different action spaces (discrete joystick actions or CALE's
+continuous ones) are never compared silently."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def protocol_configs(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for proto, text in zip(runs["protocol"], runs["protocol_json"], strict=True):
         if proto and proto not in out and isinstance(text, str) and text:
             try:
-                out[proto] = flatten(json.loads(text))
+                # Protocols recorded before the action space was a field were discrete.
+                out[proto] = {"actions": "discrete"} | flatten(json.loads(text))
             except json.JSONDecodeError:
                 out[proto] = {}
     return out
@@ -49,8 +52,9 @@ def protocol_difference(a: str, b: str, configs: dict[str, dict[str, Any]]) -> s
 
 def check_protocols(
     evals: pd.DataFrame, runs: pd.DataFrame, *, allow_mixed: bool
-) -> dict[str, list[str]]:
-    """Protocols per algorithm label; a BenchError if one label mixes them (unless allowed)."""
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Protocols per algorithm label, and notes; a BenchError if one label mixes them or the
+    labels acted in different action spaces (unless allowed)."""
     by_label = {
         label: sorted(set(group["protocol"].astype(str)))
         for label, group in evals.groupby("algorithm", sort=True)
@@ -67,7 +71,42 @@ def check_protocols(
             f"runs of {label!r}{others} were made under {len(protos)} protocols: {parts}; "
             f"they differ in {differ}; pass --allow-mixed-protocols to pool them"
         )
-    return by_label
+    return by_label, check_action_spaces(by_label, protocol_configs(runs), allow_mixed=allow_mixed)
+
+
+def action_spaces(
+    protocols: dict[str, list[str]], configs: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Per label, the action space of its runs' recorded protocols: "discrete",
+    "continuous", both joined by "+" when pooled, "" when none recorded one (published or
+    external scores)."""
+    out = {}
+    for label, protos in protocols.items():
+        kinds = {configs[p].get("actions", "") for p in protos if p in configs} - {""}
+        out[label] = "+".join(sorted(kinds))
+    return out
+
+
+def check_action_spaces(
+    protocols: dict[str, list[str]], configs: dict[str, dict[str, Any]], *, allow_mixed: bool
+) -> list[str]:
+    """A note when the labels acted in different action spaces, or a BenchError unless
+    allowed: a comparison across them compares controllers as much as agents."""
+    spaces = action_spaces(protocols, configs)
+    if len({k for v in spaces.values() for k in v.split("+") if k}) < 2:
+        return []
+    groups = "; ".join(f"{label}: {kind}" for label, kind in spaces.items() if kind)
+    example = {
+        configs[p].get("actions", "discrete"): p
+        for v in protocols.values()
+        for p in v
+        if p in configs
+    }
+    differ = protocol_difference(example["discrete"], example["continuous"], configs)
+    text = f"algorithms acted in different action spaces ({groups}); protocols differ in {differ}"
+    if not allow_mixed:
+        raise BenchError(f"{text}; pass --allow-mixed-protocols to compare them in one report")
+    return [text]
 
 
 def protocol_note(a: list[str], b: list[str], configs: dict[str, dict[str, Any]]) -> str:

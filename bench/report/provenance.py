@@ -12,7 +12,7 @@ from bench import __version__
 from bench.report.baselines import BASELINES
 from bench.report.columns import RUN_RECORD_COLUMNS
 from bench.report.options import LEVEL, Inputs, ReportOptions
-from bench.report.protocols import protocol_configs
+from bench.report.protocols import action_spaces, protocol_configs
 from bench.report.scores import Coverage
 from bench.run.status import State
 
@@ -27,9 +27,10 @@ def algorithm_records(
     runs: pd.DataFrame,
     missing: pd.DataFrame,
     protocols: dict[str, list[str]],
+    spaces: dict[str, str],
 ) -> dict[str, dict[str, Any]]:
-    """Per algorithm label (in order of first final score): its sources, protocols, code
-    versions and runs: found, expected, missing and failed."""
+    """Per algorithm label (in order of first final score): its sources, protocols, action
+    space, code versions and runs: found, expected, missing and failed."""
     out = {}
     for label, group in final.groupby("algorithm", sort=False):
         per_game = group.groupby("game")["run_id"].count()
@@ -37,6 +38,7 @@ def algorithm_records(
         out[str(label)] = {
             "sources": sorted(set(group["source"].astype(str))),
             "protocols": protocols.get(str(label), []),
+            "action_space": spaces.get(str(label), ""),
             "git_shas": sorted({s for s in group["git_sha"] if s}),
             "runs": int(len(group)),
             "games": int(group["game"].nunique()),
@@ -80,6 +82,7 @@ def build_provenance(
 ) -> dict[str, Any]:
     """The contents of ``provenance.json``; ``reproduction`` is the ``--reproduce`` record."""
     configs = protocol_configs(runs)
+    spaces = action_spaces(protocols, configs)
     failed = runs[runs["state"] == State.FAILED] if len(runs) else runs
     used = sorted({p for v in protocols.values() for p in v if p})
     return {
@@ -91,12 +94,13 @@ def build_provenance(
         "suites": sorted(_strings(runs.get("suite"))),
         "git_shas": sorted({s for s in evals["git_sha"] if s} | _strings(runs.get("git_sha"))),
         "protocols": {p: configs.get(p, {}) for p in used},
-        "algorithms": algorithm_records(final, runs, missing, protocols),
+        "algorithms": algorithm_records(final, runs, missing, protocols, spaces),
         "games_in_aggregates": games.common,
         "games_left_out_of_aggregates": games.excluded,
         "bootstrap": bootstrap_settings(options),
         "pooled_mixed_protocols": options.allow_mixed_protocols
         and any(len(v) > 1 for v in protocols.values()),
+        "mixed_action_spaces": len({k for v in spaces.values() for k in v.split("+") if k}) > 1,
         "missing_runs": run_records(missing),
         "failed_runs": run_records(failed),
         "notes": notes,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.protocol import Agent, Transition
+from agents.protocol import Agent, Transition, single_action
 from agents.registry import get_agent
 from bench.core.config import from_mapping
 from bench.core.seeding import Stream, derive_seed
@@ -137,7 +137,7 @@ def start(
 def train_step(run: Run) -> None:
     """One env step: act, step the env, record the transition; the agent learns inside."""
     obs, state = run.obs, run.state
-    action = int(run.agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False)[0])
+    action = single_action(run.agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False))
     next_obs, reward, terminated, truncated, info = run.env.step(action)
     episode_end = bool(terminated or truncated)
     run.agent.observe(

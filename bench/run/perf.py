@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.protocol import ObsSpec, Transition
+from agents.protocol import ObsSpec, Transition, single_action
 from agents.registry import AgentEntry
 from agents.replay import ReplayBuffer
 from agents.testing import synthetic_obs
+from bench.core.spaces import ActionKind
 from bench.env.atari import make_atari
-from bench.env.protocol import AudioMode, ProtocolConfig
+from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW, AudioMode, ProtocolConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class _SyntheticStream:
         self.t = 0
         self.obs = synthetic_obs(self.rng, spec)
 
-    def step(self, action: int) -> Transition:
+    def step(self, action: int | np.ndarray) -> Transition:
         self.t += 1
         nxt = synthetic_obs(self.rng, self.spec)
         end = self.t % 400 == 0
@@ -74,12 +75,13 @@ class _SyntheticStream:
 class _AtariStream:
     """The real env, when ``bench.env.atari.make_atari`` is importable."""
 
-    def __init__(self, game: str, seed: int, audio: AudioMode):
-        self.env = make_atari(game, seed=seed, protocol=ProtocolConfig(audio=audio))
+    def __init__(self, game: str, seed: int, audio: AudioMode, actions: ActionKind):
+        protocol = ProtocolConfig(audio=audio, actions=actions)
+        self.env = make_atari(game, seed=seed, protocol=protocol)
         self.spec = self.env.obs_spec()
         self.obs, _ = self.env.reset()
 
-    def step(self, action: int) -> Transition:
+    def step(self, action: int | np.ndarray) -> Transition:
         nxt, _, game_over, truncated, info = self.env.step(action)
         end = bool(game_over or truncated)
         tr = Transition(
@@ -89,18 +91,35 @@ class _AtariStream:
         return tr
 
 
-def make_stream(*, num_actions: int, audio_samples: int, game: str | None, seed: int):
-    """(stream, description): the Atari env if asked and available, else synthetic."""
+def make_stream(
+    *,
+    num_actions: int,
+    audio_samples: int,
+    game: str | None,
+    seed: int,
+    actions: ActionKind = "discrete",
+):
+    """(stream, description): the Atari env if asked and available, else synthetic; with
+    continuous actions, CALE's action space."""
     if game:
         try:
             audio: AudioMode = "on" if audio_samples else "off"
-            stream = _AtariStream(game, seed, audio)
+            stream = _AtariStream(game, seed, audio, actions)
             return stream, f"atari:{game}"
         except Exception as e:  # noqa: BLE001 - any failure falls back, and says why
             print(f"real env unavailable ({type(e).__name__}: {e}); using a synthetic stream")
     audio_shape = (4, audio_samples) if audio_samples else None
     spec = ObsSpec(num_actions=num_actions, audio_shape=audio_shape)
+    if actions == "continuous":
+        spec = ObsSpec.for_continuous(CALE_ACTION_LOW, CALE_ACTION_HIGH, audio_shape=audio_shape)
     return _SyntheticStream(spec, seed), "synthetic"
+
+
+def random_action(spec: ObsSpec, rng: np.random.Generator) -> int | np.ndarray:
+    """A uniformly random action of the spec's kind."""
+    if spec.continuous:
+        return rng.uniform(spec.action_low, spec.action_high).astype(np.float32)
+    return int(rng.integers(spec.num_actions))
 
 
 def measure_agent(
@@ -120,7 +139,11 @@ def measure_agent(
     import torch
 
     stream, desc = make_stream(
-        num_actions=num_actions, audio_samples=audio_samples, game=game, seed=seed
+        num_actions=num_actions,
+        audio_samples=audio_samples,
+        game=game,
+        seed=seed,
+        actions=entry.action_kinds[0],
     )
     agent = entry.make(config, obs_spec=stream.spec, seed=seed, device=device)
     dev = getattr(agent, "device", device)
@@ -129,12 +152,12 @@ def measure_agent(
     warm = int(getattr(config, "learning_starts", 0))
     rng = np.random.default_rng(seed)
     for _ in range(warm):  # random actions: no network work before learning starts
-        agent.observe(stream.step(int(rng.integers(stream.spec.num_actions))))
+        agent.observe(stream.step(random_action(stream.spec, rng)))
     metrics0 = agent.metrics()
     start = time.perf_counter()
     for _ in range(steps):
         obs = {k: v[None] for k, v in stream.obs.items()}
-        action = int(agent.act(obs, eval_mode=False)[0])
+        action = single_action(agent.act(obs, eval_mode=False))
         agent.observe(stream.step(action))
     if str(dev).startswith("cuda"):
         torch.cuda.synchronize()

@@ -17,9 +17,9 @@ from typing import Any
 from agents.registry import get_agent
 from bench.core.config import from_mapping, override, to_dict
 from bench.core.errors import BenchError
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import ProtocolConfig, protocol_identity
 from bench.suite.budget import RECORDING_FIELDS, Budget, Resources
-from bench.suite.load import Suite, check_size
+from bench.suite.load import Suite, Variant, check_size
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ OBSERVATION_FIELDS = ("audio",)
 
 
 def protocol_id(protocol: ProtocolConfig | dict[str, Any]) -> str:
-    """A short id of the scoring protocol: runs with different ids are never pooled silently."""
-    data = protocol if isinstance(protocol, dict) else to_dict(protocol)
+    """A short id of the scoring protocol: runs with different ids are never pooled silently.
+    The action space (discrete or continuous, and the threshold) is part of it."""
+    data = protocol_identity(protocol if isinstance(protocol, dict) else to_dict(protocol))
     return config_hash({k: v for k, v in data.items() if k not in OBSERVATION_FIELDS})[:10]
 
 
@@ -121,7 +122,7 @@ def expand(suite: Suite) -> list[RunSpec]:
     for game in suite.games:
         for variant in suite.variants:
             for values in conditions:
-                agent_cfg, protocol, budget = _configs(suite, variant.config, values)
+                agent_cfg, protocol, budget = _configs(suite, variant, values)
                 agent_dict = to_dict(agent_cfg)
                 for seed in suite.seeds:
                     identity = {
@@ -129,7 +130,7 @@ def expand(suite: Suite) -> list[RunSpec]:
                         "seed": seed,
                         "agent": variant.agent,
                         "agent_config": agent_dict,
-                        "protocol": to_dict(protocol),
+                        "protocol": protocol_identity(to_dict(protocol)),
                         "budget": _identity_budget(budget),
                     }
                     run_id = f"{game}-s{seed}-{config_hash(identity)[:12]}"
@@ -161,10 +162,11 @@ def expand(suite: Suite) -> list[RunSpec]:
 
 
 def _configs(
-    suite: Suite, agent_cfg: Any, values: tuple[Any, ...]
+    suite: Suite, variant: Variant, values: tuple[Any, ...]
 ) -> tuple[Any, ProtocolConfig, Budget]:
-    """A variant's agent config, the protocol and the budget under one condition."""
-    protocol, budget = suite.protocol, suite.budget
+    """A variant's agent config, its protocol (the suite's with the variant's own fields)
+    and the budget under one condition."""
+    agent_cfg, protocol, budget = variant.config, variant.protocol, suite.budget
     label = ",".join(f"{a.label}={_fmt(v)}" for a, v in zip(suite.axes, values, strict=True))
     for axis, value in zip(suite.axes, values, strict=True):
         where = f"{suite.source}: condition {label}: {axis.section}"

@@ -37,7 +37,7 @@ SUITE_KEYS = (
     "protocol",
     "resources",
 )
-VARIANT_KEYS = ("name", "agent", "preset", "overrides")
+VARIANT_KEYS = ("name", "agent", "preset", "overrides", "protocol")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
 MAX_RUNS = 100_000  # games x seeds x variants x conditions, counted before expanding
@@ -50,6 +50,10 @@ class Variant:
     agent: str  # registry name or module:attr
     preset: str | None
     config: Any  # the agent's resolved config dataclass (preset + overrides)
+    # The suite's protocol with the variant's own fields over it (e.g. the action space of
+    # an agent that acts only in one); axes apply over this.
+    protocol: ProtocolConfig = ProtocolConfig()
+    protocol_fields: tuple[str, ...] = ()  # the fields the variant sets itself
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,10 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
     protocol = from_mapping(ProtocolConfig, data.get("protocol"), where=f"{source}: protocol")
     budget = from_mapping(Budget, data.get("budget"), where=f"{source}: budget")
     resources = from_mapping(Resources, data.get("resources"), where=f"{source}: resources")
-    variants = _variants(data["variants"], source)
+    variants = _variants(data["variants"], source, protocol)
     bases = _Bases(variants, protocol, budget)
     axes = _axes(data.get("axes") or {}, source, bases)
+    _check_action_kinds(variants, axes, source)
     suite = Suite(
         name=name,
         description=description or "",
@@ -213,12 +218,12 @@ def _seeds(value: Any, source: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _variants(value: Any, source: str) -> tuple[Variant, ...]:
+def _variants(value: Any, source: str, protocol: ProtocolConfig) -> tuple[Variant, ...]:
     if not isinstance(value, list) or not value:
         raise BenchError(f"{source}: variants: expected a non-empty list of variants")
     variants: list[Variant] = []
     for i, item in enumerate(value):
-        variant = _variant(item, f"{source}: variants[{i}]")
+        variant = _variant(item, f"{source}: variants[{i}]", protocol)
         if any(v.name == variant.name for v in variants):
             raise BenchError(
                 f"{source}: variants[{i}].name: duplicate variant name {variant.name!r}"
@@ -227,7 +232,7 @@ def _variants(value: Any, source: str) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _variant(item: Any, where: str) -> Variant:
+def _variant(item: Any, where: str, protocol: ProtocolConfig) -> Variant:
     if isinstance(item, str):
         item = {"name": item, "agent": item}
     if not isinstance(item, Mapping):
@@ -256,13 +261,46 @@ def _variant(item: Any, where: str) -> Variant:
         )
     else:
         name = preset or agent
-    return Variant(name=name, agent=agent, preset=preset, config=config)
+    own = _mapping(item.get("protocol"), f"{where}.protocol")
+    return Variant(
+        name=name,
+        agent=agent,
+        preset=preset,
+        config=config,
+        protocol=override(protocol, own, where=f"{where}.protocol"),
+        protocol_fields=tuple(str(k) for k in own),
+    )
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BenchError(f"{where}: expected a mapping of protocol field -> value")
+    return value
+
+
+def _check_action_kinds(variants: tuple[Variant, ...], axes: tuple[Axis, ...], source: str) -> None:
+    """Every variant's agent can act in every action space the suite gives it (its protocol's,
+    or each value of an axis over ``protocol.actions``)."""
+    axis = next((a for a in axes if (a.section, a.field) == ("protocol", "actions")), None)
+    for i, v in enumerate(variants):
+        entry = get_agent(v.agent)
+        if axis is not None:
+            kinds, where = axis.values, f"{source}: axes.grid.{axis.label}"
+        elif "actions" in v.protocol_fields:
+            kinds, where = (v.protocol.actions,), f"{source}: variants[{i}].protocol.actions"
+        else:
+            kinds, where = (v.protocol.actions,), f"{source}: protocol.actions"
+        for kind in kinds:
+            entry.check_action_kind(kind, where=where)
 
 
 @dataclass(frozen=True)
 class _Bases:
-    """What axis values are checked against: each variant's config, the suite's protocol
-    and budget (an axis value is refused at load when it breaks any of them)."""
+    """What axis values are checked against: each variant's config and protocol (the
+    suite's with the variant's own fields), the suite's protocol and budget (an axis value
+    is refused at load when it breaks any of them)."""
 
     variants: tuple[Variant, ...]
     protocol: ProtocolConfig
@@ -345,6 +383,11 @@ def _checked_axis(
         if field not in field_names(type(base)):
             raise unknown(f"{section} field", field, field_names(type(base)), where=where)
         values = tuple(_applied(base, field, x, where=where) for x in values)
+        if section == "protocol":  # each variant's own protocol, where it sets fields
+            for v in bases.variants:
+                if v.protocol_fields:
+                    at = f"{where}: for variant {v.name!r}"
+                    values = tuple(_applied(v.protocol, field, x, where=at) for x in values)
     return Axis(label=label, section=section, field=field, values=values)
 
 

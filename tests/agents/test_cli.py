@@ -64,3 +64,20 @@ def test_perf_agent_joins_an_existing_perf_command():
     args = parser.parse_args(["perf", "agent", "--preset", "der", "--steps", "3"])
     assert args.preset == "der" and args.steps == 3 and args.func.__name__ == "cmd_perf_agent"
     assert parser.parse_args(["perf", "env"]).perf_command == "env"
+
+
+def test_describe_sac_in_cale_s_action_space(capsys):
+    code, out = run(["agents", "describe", "sac-cale-100k", "--agent", "sac", "--json"], capsys)
+    assert code == 0
+    info = json.loads(out)
+    assert info["config"]["n_step"] == 10 and info["parameters"]["actor"] == (
+        50 * 512 + 512 + 512 * 6 + 6
+    )
+    code, out = run(["agents", "describe", "tiny", "--agent", "sac"], capsys)
+    assert code == 0 and "parameters (continuous actions)" in out
+
+
+def test_perf_measures_a_continuous_agent():
+    entry = get_agent("sac")
+    r = measure_agent(entry, entry.preset("tiny"), steps=4, device="cpu")
+    assert r.stream == "synthetic" and r.grad_updates == 4

@@ -4,7 +4,7 @@ import pytest
 from agents.protocol import ObsSpec
 from agents.random_agent import RandomAgent, RandomConfig
 from agents.registry import AgentEntry, get_agent, registered
-from agents.testing import check_agent
+from agents.testing import SPECS, check_agent
 from bench.core.config import override
 from bench.core.safe_state import UnsafeStateError
 from tests.agents.conftest import TINY
@@ -19,13 +19,59 @@ def test_value_agent_is_registered_with_presets():
     assert entry.preset(None).replay_ratio == 2.0
 
 
-@pytest.mark.parametrize("name", sorted(registered()))
-def test_every_registered_agent_meets_the_contract(name):
+AGENT_KINDS = [(name, kind) for name, e in sorted(registered().items()) for kind in e.action_kinds]
+
+
+@pytest.mark.parametrize(("name", "kind"), AGENT_KINDS)
+def test_every_registered_agent_meets_the_contract_in_each_action_space(name, kind):
     entry = registered()[name]
     config = None
     if name == "value":
         config = override(entry.preset("der"), TINY, where="test")
-    check_agent(entry, config=config, steps=30)
+    if name == "sac":
+        config = entry.preset("tiny")
+    check_agent(entry, config=config, obs_spec=SPECS[kind], steps=30)
+
+
+def test_both_action_spaces_are_covered():
+    assert {kind for _, kind in AGENT_KINDS} == {"discrete", "continuous"}
+
+
+class _Float64Agent(RandomAgent):
+    """Continuous actions of the wrong dtype."""
+
+    def act(self, obs, *, eval_mode, epsilon=None):
+        return super().act(obs, eval_mode=eval_mode, epsilon=epsilon).astype(np.float64)
+
+
+class _OutOfBoundsAgent(RandomAgent):
+    def act(self, obs, *, eval_mode, epsilon=None):
+        return super().act(obs, eval_mode=eval_mode, epsilon=epsilon) + np.float32(2.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"), [(_Float64Agent, "float64"), (_OutOfBoundsAgent, r"\[\[")]
+)
+def test_the_contract_catches_bad_continuous_actions(cls, message):
+    entry = AgentEntry(
+        name="bad",
+        config_cls=RandomConfig,
+        factory=lambda config, *, obs_spec, seed, device: cls(config, obs_spec=obs_spec, seed=seed),
+        action_kinds=("continuous",),
+    )
+    with pytest.raises(AssertionError, match=message):
+        check_agent(entry, steps=5)
+
+
+def test_an_agent_is_not_made_for_an_action_space_it_does_not_support():
+    from bench.core.errors import BenchError
+
+    with pytest.raises(BenchError, match="agent 'value' supports discrete actions only"):
+        get_agent("value").make(
+            override(get_agent("value").preset("der"), TINY, where="test"),
+            obs_spec=SPECS["continuous"],
+            seed=0,
+        )
 
 
 @pytest.mark.parametrize("preset", ["dqn", "der", "spr", "sr-spr", "bbf"])

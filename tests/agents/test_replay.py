@@ -190,3 +190,31 @@ def test_a_stack_the_env_zero_filled_without_a_boundary_starts_a_segment():
     assert b.states[0, 0, :, 0, 0].tolist() == [1, 2]
     b = buf.sample(2, None, n=1, gamma=1.0, indices=np.array([2, 3]))
     assert b.states[:, 0, :, 0, 0].tolist() == [[0, 3], [3, 4]]
+
+
+def test_continuous_actions_round_trip_exactly():
+    """float32 vectors come back bit for bit: in batches, subsequences and through a state
+    round trip via the checkpoint format; a discrete state does not load into them."""
+    from bench.core.safe_state import round_trip
+
+    rng = np.random.default_rng(0)
+    actions = rng.uniform([0, -np.pi, 0], [1, np.pi, 1], (40, 3)).astype(np.float32)
+    actions[3] = [np.float32(np.pi), np.nextafter(np.float32(0.5), np.float32(1)), 1e-38]
+    buf = ReplayBuffer(32, image_shape=(4, 3, 3), prioritized=False, action_shape=(3,))
+    for i, a in enumerate(actions):
+        buf.add(np.full((3, 3), i, np.uint8), a, 0.5, terminal=i % 9 == 8, episode_end=False)
+    idx = np.arange(buf.count - len(buf), buf.count - 3)
+    b = buf.sample(len(idx), None, n=1, gamma=0.9, subseq=2, indices=idx)
+    assert b.actions.dtype == np.float32 and b.actions.shape == (len(idx), 2, 3)
+    np.testing.assert_array_equal(b.actions[:, 0], actions[idx])
+    same = b.same_trajectory[:, 1] > 0  # past a boundary the step itself is read again
+    assert same.sum() >= 20
+    np.testing.assert_array_equal(b.actions[same, 1], actions[idx[same] + 1])
+
+    other = ReplayBuffer(32, image_shape=(4, 3, 3), prioritized=False, action_shape=(3,))
+    other.load_state_dict(round_trip(buf.state_dict()))
+    c = other.sample(len(idx), None, n=1, gamma=0.9, subseq=2, indices=idx)
+    np.testing.assert_array_equal(c.actions, b.actions)
+    assert c.actions.tobytes() == b.actions.tobytes()
+    with pytest.raises(ValueError, match="action shape"):
+        ReplayBuffer(32, image_shape=(4, 3, 3), prioritized=False).load_state_dict(buf.state_dict())
