@@ -99,6 +99,7 @@ variant = mostly(
             "name": mostly(st.sampled_from(["a", "b"]), st.sampled_from(WORDS)),
             "preset": mostly(st.sampled_from(["der", "dqn", "bbf"]), st.sampled_from(WORDS)),
             "overrides": section(ValueConfig, AGENT_FIELDS),
+            "protocol": section(ProtocolConfig, ["actions", "frame_skip", "noop_unit"]),
         },
     ),
     st.one_of(st.sampled_from(["random", "value", "nope"]), values),
@@ -152,7 +153,7 @@ suites = mostly(
 )
 # Every key a suite, a variant or the axes can have is tried.
 assert set(SUITE_KEYS) == set(SUITE) | set(REQUIRED)
-assert set(VARIANT_KEYS) == {"name", "agent", "preset", "overrides"}
+assert set(VARIANT_KEYS) == {"name", "agent", "preset", "overrides", "protocol"}
 assert set(AXIS_KEYS) == {"audio", "replay_ratio", "grid"}
 
 
