@@ -7,7 +7,8 @@ be collected (stock ale-py returns only the last frame's 512 samples when it ski
 One agent step, with the default protocol:
   - the action is repeated for 4 emulator frames; the rewards of the frames are summed;
   - the new image is the pixel-wise max of the grayscale screens of the last 2 frames,
-    resized to 84x84 with area interpolation (``cv2.INTER_AREA``);
+    resized to 84x84 with area interpolation (``cv2.INTER_AREA``; ``resize: linear``:
+    bilinear, SPR's env);
   - with audio "on", the new audio entry is the concatenation of ``getAudio()`` after each
     of the 4 frames (4 x 512 = 2,048 uint8 samples, silence = 128); with "sem3", only the
     last frame's 512 samples (what SEM3's code fed its agent);
@@ -16,7 +17,10 @@ One agent step, with the default protocol:
     ``terminal_frame``: "fresh" pools the screens the step fetched (those among the last 2
     positions, and the frame where the loop stopped); Dopamine's "fetch_then_break" and
     "break_then_fetch" keep two screen buffers across steps, as Dopamine does, and pool both,
-    so positions the step did not reach hold the previous step's screens.
+    so positions the step did not reach hold the previous step's screens. With
+    ``stop_at_life_loss: false`` (SPR's env) the loop plays all frames through a life loss;
+    with ``life_reset_noop`` one more NOOP frame follows every reset and life loss (rlpyt's
+    ``_life_reset``, its reward dropped), and a life-loss step's image is that frame's screen.
 
 How the stacks are formed (an agent's replay can rebuild them from the newest entries):
   - ``obs["image"]`` is ``(frame_stack, 84, 84)`` and ``obs["audio"]`` is

@@ -134,10 +134,10 @@ BASELINES: dict[str, Baseline] = {
         license=_RLIABLE_LICENSE,
         protocol=SPR_ENV,
         protocol_note=(
-            "SPR's own env (mila-iqia/spr src/rlpyt_atari_env.py): 1-30 no-op starts as "
-            "emulator frames; linear resize; the frame skip runs all 4 frames through a life "
-            "loss, then one more NOOP frame; eval epsilon 0.001; 100 episodes after 100k "
-            "agent steps"
+            "SPR's own env (mila-iqia/spr src/rlpyt_atari_env.py; PROTOCOLS['spr']): a NOOP "
+            "frame, then 1-30 no-op starts as emulator frames; linear resize; the frame skip "
+            "runs all 4 frames through a life loss, then one more NOOP frame; a 27,001-step "
+            "cap; eval epsilon 0.001; 100 episodes after 100k agent steps"
         ),
         paper={"iqm": "0.337"},
         paper_source="Agarwal et al. 2021",
