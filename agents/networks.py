@@ -353,20 +353,11 @@ class ValueNetwork(nn.Module):
         transition_norm_order: str = "conv_bn_relu",
     ):
         super().__init__()
-        stack, height, width = image_shape
         self.encoder: ImpalaEncoder | NatureEncoder
-        if encoder == "impala":
-            self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
-        else:
-            self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
-        channels = self.encoder.out_channels
-        lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
-        self.audio_encoder = None
-        if audio_shape is not None and audio_channels > 0:
-            self.audio_encoder = AudioEncoder(
-                audio_shape[0], audio_shape[1], height=lh, width=lw, channels=audio_channels
-            )
-            channels += audio_channels
+        self.audio_encoder: AudioEncoder | None = None
+        channels, lh, lw = self._encoders(
+            encoder, image_shape, audio_shape, width_scale, padding, audio_channels
+        )
         self.latent_shape = (int(channels), int(lh), int(lw))
         flat = channels * lh * lw
         # "shared": one hidden layer feeds both streams and is SPR's projection (BBF);
@@ -396,6 +387,30 @@ class ValueNetwork(nn.Module):
         )
         self.renorm = renorm
         self.noisy = noisy
+
+    def _encoders(
+        self,
+        encoder: str,
+        image_shape: tuple[int, ...],
+        audio_shape: tuple[int, ...] | None,
+        width_scale: float,
+        padding: str,
+        audio_channels: int,
+    ) -> tuple[int, int, int]:
+        """Build the image (and audio) encoders; returns the latent's (C, h, w)."""
+        stack, height, width = image_shape
+        if encoder == "impala":
+            self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
+        else:
+            self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
+        channels = self.encoder.out_channels
+        lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
+        if audio_shape is not None and audio_channels > 0:
+            self.audio_encoder = AudioEncoder(
+                audio_shape[0], audio_shape[1], height=lh, width=lw, channels=audio_channels
+            )
+            channels += audio_channels
+        return channels, lh, lw
 
     # -- pieces -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:

@@ -122,9 +122,11 @@ class ReplayBuffer:
         prioritized: bool = True,
         action_shape: tuple[int, ...] = (),
         new_priority: str = "max",
+        stratified: bool = True,
     ):
         """``new_priority``: a new step's priority, the maximum so far ("max", Schaul et
-        al.) or 1 ("one": rlpyt's default_priority ** alpha, SPR's code)."""
+        al.) or 1 ("one": rlpyt's default_priority ** alpha, SPR's code). ``stratified``:
+        prioritized draws one per equal-mass stratum, or independent (rlpyt's)."""
         self.capacity = int(capacity)
         self.stack = int(image_shape[0])
         self.frame_shape = tuple(image_shape[1:])
@@ -145,6 +147,7 @@ class ReplayBuffer:
         self.prioritized = prioritized
         self.tree = SumTree(self.capacity) if prioritized else None
         self.new_priority = new_priority
+        self.stratified = stratified
 
     # -- adding -------------------------------------------------------------------------
     def add(
@@ -220,20 +223,19 @@ class ReplayBuffer:
         n: int,
         exclude_newest: int = 0,
         max_attempts: int = 1000,
-        stratified: bool = True,
     ) -> np.ndarray:
         """Absolute steps to train on: stratified by priority, or uniform; invalid draws are
         redrawn one by one (not stratified), as in the reference buffer. The newest
         ``exclude_newest`` steps are never drawn (the reference buffers keep a window
-        behind their cursor; 0: only what the lookahead needs). ``stratified=False``: the
-        first draw too is ``batch`` independent values over the whole mass (rlpyt)."""
+        behind their cursor; 0: only what the lookahead needs). A buffer made with
+        ``stratified=False`` draws ``batch`` independent values over the whole mass (rlpyt)."""
         oldest = self.count - len(self)
         if self.count - oldest <= max(lookahead + 1, exclude_newest):
             raise RuntimeError("not enough steps in replay to sample")
 
         def draw(k: int) -> np.ndarray:
             if self.tree is not None:
-                if k == batch and stratified:
+                if k == batch and self.stratified:
                     return self._slot_to_index(self.tree.stratified(k, rng))
                 return self._slot_to_index(self.tree.find(rng.random(k) * self.tree.total))
             return rng.integers(oldest, self.count, size=k)
@@ -269,7 +271,6 @@ class ReplayBuffer:
         exclude_newest: int = 0,
         indices: np.ndarray | None = None,
         priorities: np.ndarray | None = None,
-        stratified: bool = True,
     ) -> Batch:
         """A batch with n-step returns computed now with the current ``n`` and ``gamma``.
 
@@ -284,9 +285,8 @@ class ReplayBuffer:
         ``spr_mask="reference"``: the reference's mask: no terminal in t..t+k (shifted by one;
         episode ends without a terminal are not seen), and none at all for the batch's first
         row (it zeroes row 0 where it meant time column 0).
-        ``exclude_newest``, ``stratified``: see :meth:`sample_indices`. ``indices``,
-        ``priorities``: steps drawn earlier (tests, prefetched draws) and their priorities
-        then (default: now).
+        ``exclude_newest``: see :meth:`sample_indices`. ``indices``, ``priorities``: steps
+        drawn earlier (tests, prefetched draws) and their priorities then (default: now).
         """
         lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
         if indices is not None:  # given absolute steps (tests, prefetched draws)
@@ -295,12 +295,7 @@ class ReplayBuffer:
             raise ValueError("sampling needs a generator (or the indices)")
         else:
             idx = self.sample_indices(
-                batch,
-                rng,
-                lookahead=lookahead,
-                n=n,
-                exclude_newest=exclude_newest,
-                stratified=stratified,
+                batch, rng, lookahead=lookahead, n=n, exclude_newest=exclude_newest
             )
         slots = idx % self.capacity
         returns, discounts, next_idx = self._n_step(idx, n=n, gamma=gamma, bootstrap=bootstrap)

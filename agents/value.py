@@ -103,8 +103,11 @@ class ValueConfig:
     replay_prefetch: int = 2
     # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
     # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
-    # n-step window and the subsequence need: a new step can be drawn at once).
-    replay_newest: Literal["needed", "horizon", "horizon_subsequence"] = "horizon_subsequence"
+    # n-step window and the subsequence need: a new step can be drawn at once), "rlpyt"
+    # (SPR's buffer: max n + the subsequence length + 1).
+    replay_newest: Literal["needed", "horizon", "horizon_subsequence", "rlpyt"] = (
+        "horizon_subsequence"
+    )
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
@@ -420,6 +423,7 @@ class ValueAgent:
             audio_shape=obs_spec.audio_shape if self.use_audio else None,
             prioritized=cfg.prioritized,
             new_priority=cfg.new_priority,
+            stratified=cfg.priority_sampling == "stratified",
         )
         self.env_steps = 0  # transitions observed
         self.grad_steps = 0  # gradient steps since the start
@@ -566,7 +570,6 @@ class ValueAgent:
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
             exclude_newest=self._exclude_newest(),
-            stratified=cfg.priority_sampling == "stratified",
         )
 
     def _next_group(self, size: int) -> tuple[Batch, int, float]:
@@ -608,9 +611,12 @@ class ValueAgent:
         cfg = self.cfg
         horizon = max(cfg.n_step_start, cfg.n_step)
         subseq = cfg.spr_steps + 1 if self.spr else 1
-        return {"needed": 0, "horizon": horizon, "horizon_subsequence": horizon + subseq}[
-            cfg.replay_newest
-        ]
+        return {
+            "needed": 0,
+            "horizon": horizon,
+            "horizon_subsequence": horizon + subseq,
+            "rlpyt": horizon + subseq + 1,
+        }[cfg.replay_newest]
 
     def _update_group(self, size: int) -> None:
         """One stratified draw of ``size`` batches, then a gradient step on each; the
@@ -1019,7 +1025,8 @@ SPR = _preset(
         "priority_writeback": "per_sample",  # SPR writes each sample's priority
         "batches_to_group": 1,
         "replay_prefetch": 0,
-        "replay_newest": "needed",
+        "replay_newest": "rlpyt",  # the newest 1 + 10 + 6 steps are off in rlpyt's tree
+        # (sequence/prioritized.py:58, sum_tree.py:74-82)
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
         "epsilon_decay_steps": 1,  # 1 -> 0 at once after learning starts (rlpyt's ramp
         # from itr 2000 to eps_steps 2001: epsilon_greedy.py:100-111)

@@ -140,7 +140,7 @@ def test_spr_uses_pytorch_default_init():
     assert float(conv.weight.abs().max()) > 0.95 * bound  # Xavier's bound is wider here
     assert float(conv.bias.abs().min()) > 0  # Xavier (BBF's Flax init) zeroes biases
     xavier = make(tiny(init="xavier_uniform")).online.encoder.convs[0]
-    assert float(xavier.bias.abs().max()) == 0.0
+    assert float(xavier.bias.detach().abs().max()) == 0.0
 
 
 # -- (d) rlpyt's prioritized replay ----------------------------------------------------
@@ -162,24 +162,36 @@ def test_prioritized_sampling_is_not_stratified():
     with equal priorities a batch as large as the buffer repeats items; one draw per
     equal-mass stratum (Dopamine, BBF) takes each item exactly once."""
     assert SPR.priority_sampling == "independent"
-    buf = ReplayBuffer(64, image_shape=(4, 8, 8))
-    for _ in range(64):
-        buf.add(np.zeros((8, 8), np.uint8), 0, 0.0, terminal=False, episode_end=False)
+    agent = make(tiny())
+    assert agent.replay.stratified is False
 
     def distinct(stratified: bool) -> list[int]:
-        return [
-            len(
-                set(
-                    buf.sample_indices(
-                        64, np.random.default_rng(s), lookahead=0, n=1, stratified=stratified
-                    ).tolist()
-                )
-            )
-            for s in range(5)
+        buf = ReplayBuffer(64, image_shape=(4, 8, 8), stratified=stratified)
+        for _ in range(64):
+            buf.add(np.zeros((8, 8), np.uint8), 0, 0.0, terminal=False, episode_end=False)
+        draws = [
+            buf.sample_indices(64, np.random.default_rng(s), lookahead=0, n=1) for s in range(5)
         ]
+        return [len(set(d.tolist())) for d in draws]
 
     assert distinct(True) == [64] * 5
     assert max(distinct(False)) < 64
+
+
+def test_the_newest_seventeen_steps_are_never_sampled():
+    """rlpyt's tree turns a sequence on 1 + n + batch_T steps behind its cursor
+    (sequence/prioritized.py:58, sum_tree.py:74-82): 1 + 10 + 6 = 17 with SPR's settings."""
+    assert SPR.replay_newest == "rlpyt"
+    drawn = {}
+    for mode in ("rlpyt", "needed"):
+        agent = make(tiny(replay_newest=mode, learning_starts=10**6, batch_size=64))
+        from agents.testing import drive
+
+        drive(agent, SPEC, np.random.default_rng(0), 60)
+        drawn[mode] = max(int(agent._draw(1).index.max()) for _ in range(20))
+        assert agent._exclude_newest() == {"rlpyt": 17, "needed": 0}[mode]
+    assert drawn["rlpyt"] == 60 - 18  # the newest allowed: count - 17 - 1, drawn at last
+    assert drawn["needed"] > 60 - 18
 
 
 def test_importance_exponent_is_annealed_from_learning_start():
