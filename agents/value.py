@@ -997,8 +997,8 @@ SPR = _preset(
         "noisy": True,  # noisy nets sigma0 0.5 (instead of none), on all four head layers
         "noisy_sigma0": 0.5,
         "noisy_bias_sigma": "fan_out",  # bias sigma0/sqrt(out) (models.py:725)
-        "init": "torch_default",  # PyTorch's own init: no init function is applied to the
-        "noisy_init": "fortunato",  # convs, transition model or predictor (models.py:690+)
+        "init": "torch_default",  # PyTorch's own init: SPR's weights_init reaches only
+        "noisy_init": "fortunato",  # non-noisy MLP heads (models.py:537-538, 576-577)
         "noise_draw": "per_batch",  # one reset_noise per batch (algos.py:266-267)
         "noise_in_eval": False,  # eval_mode sets the head's sampling off: no noise
         "n_step": 10,  # n 10, gamma 0.99 fixed
