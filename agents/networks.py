@@ -237,12 +237,17 @@ class Head(nn.Module):
         self.num_actions = num_actions
         self.num_atoms = num_atoms
 
-    def forward(self, x: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, noise: Noise | None = None, value_x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``value_x``: the value stream's own input (SPR's per-stream hidden layers);
+        None gives both streams ``x``."""
         adv = _apply(self.advantage, x, noise, "head.advantage")
         adv = adv.view(-1, self.num_actions, self.num_atoms)
         if self.value is None:
             return adv
-        value = _apply(self.value, x, noise, "head.value").view(-1, 1, self.num_atoms)
+        v_in = x if value_x is None else value_x
+        value = _apply(self.value, v_in, noise, "head.value").view(-1, 1, self.num_atoms)
         return value + adv - adv.mean(dim=1, keepdim=True)
 
 
@@ -252,17 +257,53 @@ def _apply(layer: nn.Module, x: torch.Tensor, noise: Noise | None, name: str) ->
     return layer(x)
 
 
+def noisy_or_linear(n_in: int, n_out: int, *, noisy: bool, sigma0: float) -> nn.Module:
+    return NoisyLinear(n_in, n_out, sigma0=sigma0) if noisy else nn.Linear(n_in, n_out)
+
+
+class StreamProjection(nn.Module):
+    """SPR's dueling head's hidden layers, one per stream: value and advantage, each
+    flat -> hidden (mila-iqia/spr models.py:607-629). The SPR projection is their
+    concatenation before ReLU and noise (2 x hidden; its QL1Head, models.py:656-687)."""
+
+    def __init__(self, n_in: int, hidden: int, *, noisy: bool, sigma0: float):
+        super().__init__()
+        self.value = noisy_or_linear(n_in, hidden, noisy=noisy, sigma0=sigma0)
+        self.advantage = noisy_or_linear(n_in, hidden, noisy=noisy, sigma0=sigma0)
+
+
+def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` unchanged, with the gradient flowing back through it multiplied by ``scale``
+    (SPR's dueling head scales what it passes to the encoder by 2^-1/2)."""
+    if scale == 1.0 or not x.requires_grad:
+        return x
+    x = x.view_as(x)  # a node of its own: only this path's gradient is scaled
+    x.register_hook(lambda g: g * scale)
+    return x
+
+
 class TransitionModel(nn.Module):
     """SPR's convolutional transition model: action one-hot broadcast over H x W, concat,
     conv 3x3 + ReLU, conv 3x3 + ReLU, renormalize. BatchNorm is optional (SPR's paper code
-    had it; BBF has none). Shared weights across steps."""
+    had it; BBF has none). ``norm_order`` "conv_bn_relu": BN after each conv, before its
+    ReLU; "conv_relu_bn": SPR's conv, ReLU, BN, conv, ReLU (one BN, models.py:927-934).
+    Shared weights across steps."""
 
-    def __init__(self, channels: int, num_actions: int, *, batchnorm: bool, renorm: bool):
+    def __init__(
+        self,
+        channels: int,
+        num_actions: int,
+        *,
+        batchnorm: bool,
+        renorm: bool,
+        norm_order: str = "conv_bn_relu",
+    ):
         super().__init__()
         self.conv1 = SameConv2d(channels + num_actions, channels, 3, 1, padding="same")
         self.conv2 = SameConv2d(channels, channels, 3, 1, padding="same")
+        self.relu_first = norm_order == "conv_relu_bn"
         self.bn1 = nn.BatchNorm2d(channels) if batchnorm else None
-        self.bn2 = nn.BatchNorm2d(channels) if batchnorm else None
+        self.bn2 = nn.BatchNorm2d(channels) if batchnorm and not self.relu_first else None
         self.num_actions = num_actions
         self.renorm = renorm
 
@@ -270,11 +311,17 @@ class TransitionModel(nn.Module):
         onehot = F.one_hot(action, self.num_actions).to(latent.dtype)
         onehot = onehot[:, :, None, None].expand(-1, -1, *latent.shape[-2:])
         x = self.conv1(torch.cat([latent, onehot], dim=1))
-        if self.bn1 is not None:
-            x = self.bn1(x)
-        x = self.conv2(F.relu(x))
-        if self.bn2 is not None:
-            x = self.bn2(x)
+        if self.relu_first:
+            x = F.relu(x)
+            if self.bn1 is not None:
+                x = self.bn1(x)
+            x = self.conv2(x)
+        else:
+            if self.bn1 is not None:
+                x = self.bn1(x)
+            x = self.conv2(F.relu(x))
+            if self.bn2 is not None:
+                x = self.bn2(x)
         x = F.relu(x)
         return renormalize(x) if self.renorm else x
 
@@ -301,38 +348,69 @@ class ValueNetwork(nn.Module):
         spr: bool,
         transition_batchnorm: bool,
         audio_channels: int,
+        head_structure: str = "shared",
+        head_grad_scale: float = 1.0,
+        transition_norm_order: str = "conv_bn_relu",
     ):
         super().__init__()
-        stack, height, width = image_shape
         self.encoder: ImpalaEncoder | NatureEncoder
+        self.audio_encoder: AudioEncoder | None = None
+        channels, lh, lw = self._encoders(
+            encoder, image_shape, audio_shape, width_scale, padding, audio_channels
+        )
+        self.latent_shape = (int(channels), int(lh), int(lw))
+        flat = channels * lh * lw
+        # "shared": one hidden layer feeds both streams and is SPR's projection (BBF);
+        # "streams": a hidden layer per stream, SPR's projection their concatenation.
+        streams = head_structure == "streams"
+        self.projection: nn.Module = (
+            StreamProjection(flat, hidden_dim, noisy=noisy, sigma0=sigma0)
+            if streams
+            else noisy_or_linear(flat, hidden_dim, noisy=noisy, sigma0=sigma0)
+        )
+        self.transition_model = (
+            TransitionModel(
+                channels,
+                num_actions,
+                batchnorm=transition_batchnorm,
+                renorm=renorm,
+                norm_order=transition_norm_order,
+            )
+            if spr
+            else None
+        )
+        projected = 2 * hidden_dim if streams else hidden_dim
+        self.predictor = nn.Linear(projected, projected) if spr else None
+        self.head_grad_scale = head_grad_scale
+        self.head = Head(
+            hidden_dim, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
+        )
+        self.renorm = renorm
+        self.noisy = noisy
+
+    def _encoders(
+        self,
+        encoder: str,
+        image_shape: tuple[int, ...],
+        audio_shape: tuple[int, ...] | None,
+        width_scale: float,
+        padding: str,
+        audio_channels: int,
+    ) -> tuple[int, int, int]:
+        """Build the image (and audio) encoders; returns the latent's (C, h, w)."""
+        stack, height, width = image_shape
         if encoder == "impala":
             self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
         else:
             self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
         channels = self.encoder.out_channels
         lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
-        self.audio_encoder = None
         if audio_shape is not None and audio_channels > 0:
             self.audio_encoder = AudioEncoder(
                 audio_shape[0], audio_shape[1], height=lh, width=lw, channels=audio_channels
             )
             channels += audio_channels
-        self.latent_shape = (int(channels), int(lh), int(lw))
-        flat = channels * lh * lw
-        self.projection = (
-            NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
-        )
-        self.transition_model = (
-            TransitionModel(channels, num_actions, batchnorm=transition_batchnorm, renorm=renorm)
-            if spr
-            else None
-        )
-        self.predictor = nn.Linear(hidden_dim, hidden_dim) if spr else None
-        self.head = Head(
-            hidden_dim, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
-        )
-        self.renorm = renorm
-        self.noisy = noisy
+        return channels, lh, lw
 
     # -- pieces -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
@@ -348,13 +426,23 @@ class ValueNetwork(nn.Module):
         return latent
 
     def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
-        """(B, actions, atoms): the projection, ReLU, then the head."""
-        x = F.relu(_apply(self.projection, latent.flatten(1), noise, "projection"))
-        return self.head(x, noise)
+        """(B, actions, atoms): the projection, ReLU, then the head (with separate streams:
+        each stream's hidden layer, ReLU, its output layer). The gradient into the latent
+        is scaled by ``head_grad_scale``."""
+        x = scale_grad(latent.flatten(1), self.head_grad_scale)
+        if isinstance(self.projection, StreamProjection):
+            value = _apply(self.projection.value, x, noise, "projection.value")
+            adv = _apply(self.projection.advantage, x, noise, "projection.advantage")
+            return self.head(F.relu(adv), noise, value_x=F.relu(value))
+        return self.head(F.relu(_apply(self.projection, x, noise, "projection")), noise)
 
     def project(self, latent: torch.Tensor) -> torch.Tensor:
-        """SPR's path: the projection without ReLU and without noise."""
-        return _apply(self.projection, latent.flatten(1), None, "projection")
+        """SPR's path: the projection without ReLU and without noise ((B, hidden), or
+        (B, 2 x hidden) with separate streams: value then advantage, as SPR's QL1Head)."""
+        x = latent.flatten(1)
+        if isinstance(self.projection, StreamProjection):
+            return torch.cat([self.projection.value(x), self.projection.advantage(x)], dim=1)
+        return _apply(self.projection, x, None, "projection")
 
     def predict(self, latent: torch.Tensor) -> torch.Tensor:
         if self.predictor is None:
@@ -428,6 +516,7 @@ def initialize(
     scheme: str,
     groups: Iterable[str] | None = None,
     noisy_init: str = "scheme",
+    noisy_bias_sigma: str = "fan_in",
 ) -> None:
     """(Re)initialize parameters in place from ``generator`` (on CPU, then copied).
 
@@ -436,7 +525,9 @@ def initialize(
     ablation because several ports use it silently. Noisy layers: sigma = sigma0 /
     sqrt(fan_in); mu as the scheme says (``noisy_init="scheme"``), or weight and bias
     uniform in +-1/sqrt(fan_in) (``"fortunato"``: Fortunato et al. 3.2, Dopamine's
-    NoisyNetwork). BatchNorm: weight 1, bias 0, running stats reset.
+    NoisyNetwork). The noisy bias sigma is sigma0 / sqrt(fan_in), or sigma0 / sqrt(fan_out)
+    (``noisy_bias_sigma="fan_out"``: SPR's NoisyLinear, models.py:725). BatchNorm: weight 1,
+    bias 0, running stats reset.
     """
     wanted = None if groups is None else set(groups)
     for mod_name, module in net.named_modules():
@@ -447,7 +538,8 @@ def initialize(
             mu_scheme = "fortunato" if noisy_init == "fortunato" else scheme
             _init_weight(module.weight, module.bias, generator, mu_scheme)
             module.weight_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
-            module.bias_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
+            bias_fan = module.out_features if noisy_bias_sigma == "fan_out" else module.in_features
+            module.bias_sigma.fill_(module.sigma0 / math.sqrt(bias_fan))
         elif isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
             _init_weight(module.weight, module.bias, generator, scheme)
         elif isinstance(module, nn.BatchNorm2d):

@@ -49,6 +49,11 @@ class ValueConfig:
     hidden_dim: int = 2048  # the projection ("dense 2048")
     renormalize: bool = True  # per-sample min-max of the latent and transition outputs
     dueling: bool = True
+    # "shared": one hidden layer (hidden_dim) feeds both streams and is SPR's projection;
+    # "streams": SPR's code: a hidden layer of hidden_dim per stream (value, advantage), the
+    # SPR projection their concatenation and the predictor 2 x hidden_dim wide.
+    head_structure: Literal["shared", "streams"] = "shared"
+    head_grad_scale: float = 1.0  # the head's gradient into the latent (SPR: 2^-1/2)
     distributional: bool = True  # C51; False gives scalar Q with dqn_loss
     dqn_loss: Literal["huber", "mse"] = "huber"  # scalar Q only
     num_atoms: int = 51
@@ -58,6 +63,7 @@ class ValueConfig:
     noisy_sigma0: float = 0.5
     noise_in_eval: bool = True  # the reference keeps the noise on at evaluation
     noisy_init: Literal["scheme", "fortunato"] = "scheme"  # noisy mu: as init, or U(+-1/sqrt(in))
+    noisy_bias_sigma: Literal["fan_in", "fan_out"] = "fan_in"  # bias sigma0/sqrt(in or out)
     noise_draw: Literal["per_sample", "per_batch"] = "per_sample"  # per_batch: one draw a batch,
     # shared by the online and target networks in the target (Dopamine's full Rainbow)
     noise_keys: Literal["independent", "by_size"] = "independent"  # see sample_noise
@@ -83,6 +89,13 @@ class ValueConfig:
     # the other sampled items keep their priority. per_sample: each item its own loss.
     priority_writeback: Literal["reference", "per_sample"] = "reference"
     priority_signal: Literal["cross_entropy", "kl"] = "cross_entropy"  # kl: SPR's code
+    # One stratified draw (a value in each of B equal-mass strata, Dopamine's and BBF's
+    # buffers), or B independent draws over the whole mass (rlpyt's SumTree, SPR's code).
+    priority_sampling: Literal["stratified", "independent"] = "stratified"
+    new_priority: Literal["max", "one"] = "max"  # new items: max priority so far, or 1 (rlpyt)
+    # Where beta's linear schedule starts: env step 0, or learning_starts (rlpyt); it ends
+    # at importance_anneal_steps either way.
+    importance_anneal_from: Literal["start", "learning_starts"] = "start"
     batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
     # Draws made ahead of their use: BBF's prefetch_to_device(sampler, 2) draws each group
     # two groups early (before the priorities of the groups between are written back, and
@@ -90,8 +103,11 @@ class ValueConfig:
     replay_prefetch: int = 2
     # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
     # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
-    # n-step window and the subsequence need: a new step can be drawn at once).
-    replay_newest: Literal["needed", "horizon", "horizon_subsequence"] = "horizon_subsequence"
+    # n-step window and the subsequence need: a new step can be drawn at once), "rlpyt"
+    # (SPR's buffer: max n + the subsequence length + 1).
+    replay_newest: Literal["needed", "horizon", "horizon_subsequence", "rlpyt"] = (
+        "horizon_subsequence"
+    )
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
@@ -104,6 +120,8 @@ class ValueConfig:
     spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
     spr_steps: int = 5
     transition_batchnorm: bool = False
+    # With BatchNorm: after each conv, before its ReLU; or SPR's conv, ReLU, BN, conv, ReLU.
+    transition_norm_order: Literal["conv_bn_relu", "conv_relu_bn"] = "conv_bn_relu"
     spr_mask: Literal["reference", "shifted", "fixed"] = "reference"  # quirk 2, see replay.py
     # -- augmentation (DrQ) ------------------------------------------------------------
     augmentation: bool = True
@@ -117,6 +135,9 @@ class ValueConfig:
     weight_decay: float = 0.1  # decoupled (AdamW); 0 is Adam
     decay_biases: bool = False  # the reference masks 1-D parameters out of the decay
     grad_clip_norm: float = 0.0  # 0: no clipping
+    # "all": one norm over every parameter; "stem_dynamics": SPR's two clips, encoder and
+    # projection and head together, the transition model alone, the predictor not at all.
+    grad_clip_groups: Literal["all", "stem_dynamics"] = "all"
     # -- resets (shrink and perturb) ---------------------------------------------------
     reset_interval: int = 40_000  # GRADIENT steps; 0 disables resets
     reset_shrink: float = 0.5  # theta <- shrink * theta + perturb * theta_random
@@ -142,6 +163,8 @@ class ValueConfig:
         check_finite(self)
         for name, ok, valid in _domain(self):
             require(ok, name, getattr(self, name), valid)
+        if self.head_structure == "streams" and not self.dueling:
+            raise FieldError("head_structure", 'separate streams ("streams") need dueling: true')
         groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
         unknown_groups = groups - set(MODULE_GROUPS)
         if unknown_groups:
@@ -165,6 +188,7 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("num_atoms", not c.distributional or 2 <= c.num_atoms <= 1024, "2..1024 (C51)"),
         ("v_max", not c.distributional or c.v_min < c.v_max, f"more than v_min ({c.v_min})"),
         ("noisy_sigma0", c.noisy_sigma0 >= 0, "at least 0"),
+        ("head_grad_scale", 0 < c.head_grad_scale <= 1, "more than 0, at most 1"),
         ("audio_channels", 0 <= c.audio_channels <= 1024, "0..1024"),
         ("n_step", 1 <= c.n_step <= 1000, "1..1000"),
         ("n_step_start", 1 <= c.n_step_start <= 1000, "1..1000"),
@@ -241,7 +265,11 @@ def epsilon_at(cfg: ValueConfig, env_step: int) -> float:
 
 
 def importance_at(cfg: ValueConfig, env_step: int) -> float:
-    frac = min(max(env_step / max(cfg.importance_anneal_steps, 1), 0.0), 1.0)
+    """PER's beta: linear from importance_start at env step 0 (or at learning_starts, as
+    rlpyt's update_itr_hyperparams) to importance_end at importance_anneal_steps."""
+    start = cfg.learning_starts if cfg.importance_anneal_from == "learning_starts" else 0
+    frac = (env_step - start) / max(cfg.importance_anneal_steps - start, 1)
+    frac = min(max(frac, 0.0), 1.0)
     return cfg.importance_start + frac * (cfg.importance_end - cfg.importance_start)
 
 
@@ -394,6 +422,8 @@ class ValueAgent:
             image_shape=obs_spec.image_shape,
             audio_shape=obs_spec.audio_shape if self.use_audio else None,
             prioritized=cfg.prioritized,
+            new_priority=cfg.new_priority,
+            stratified=cfg.priority_sampling == "stratified",
         )
         self.env_steps = 0  # transitions observed
         self.grad_steps = 0  # gradient steps since the start
@@ -419,7 +449,13 @@ class ValueAgent:
             buf.zero_()
             if buf_name.endswith("running_var"):
                 buf.fill_(1.0)
-        initialize(net, self.gen, scheme=cfg.init, noisy_init=cfg.noisy_init)
+        initialize(
+            net,
+            self.gen,
+            scheme=cfg.init,
+            noisy_init=cfg.noisy_init,
+            noisy_bias_sigma=cfg.noisy_bias_sigma,
+        )
         return net
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
@@ -575,9 +611,12 @@ class ValueAgent:
         cfg = self.cfg
         horizon = max(cfg.n_step_start, cfg.n_step)
         subseq = cfg.spr_steps + 1 if self.spr else 1
-        return {"needed": 0, "horizon": horizon, "horizon_subsequence": horizon + subseq}[
-            cfg.replay_newest
-        ]
+        return {
+            "needed": 0,
+            "horizon": horizon,
+            "horizon_subsequence": horizon + subseq,
+            "rlpyt": horizon + subseq + 1,
+        }[cfg.replay_newest]
 
     def _update_group(self, size: int) -> None:
         """One stratified draw of ``size`` batches, then a gradient step on each; the
@@ -733,8 +772,22 @@ class ValueAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.cfg.grad_clip_norm)
+            for params in self._clip_groups():
+                torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip_norm)
         self.optimizer.step()
+
+    def _clip_groups(self) -> list[list[torch.nn.Parameter]]:
+        """The parameter sets clipped separately (``grad_clip_groups``): all together, or
+        SPR's stem_parameters() (encoder, projection, head: models.py:395-396) and its
+        dynamics model (algos.py:139-145), leaving the predictor unclipped."""
+        if self.cfg.grad_clip_groups == "all":
+            return [list(self.online.parameters())]
+        stem = ("encoder", "audio_encoder", "projection", "head")
+        named = list(self.online.named_parameters())
+        return [
+            [p for n, p in named if group_of(n) in stem],
+            [p for n, p in named if group_of(n) == "transition_model"],
+        ]
 
     def _update_priorities(self, slots: np.ndarray, loss: torch.Tensor) -> None:
         """New priorities (loss + 1e-10)^alpha of replay ``slots``."""
@@ -870,6 +923,9 @@ def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
         spr=cfg.spr_weight > 0,
         transition_batchnorm=cfg.transition_batchnorm,
         audio_channels=0 if audio_shape is None else cfg.audio_channels,
+        head_structure=cfg.head_structure,
+        head_grad_scale=cfg.head_grad_scale,
+        transition_norm_order=cfg.transition_norm_order,
     )
 
 
@@ -934,9 +990,16 @@ SPR = _preset(
         "encoder": "nature",  # SPR: Nature CNN (instead of Impala x4)
         "width_scale": 1.0,
         "padding": "valid",  # SPR's PyTorch convs have no padding (7x7 latent)
-        "hidden_dim": 256,  # the paper's 256 (BBF's SPR.gin uses 512)
-        "noisy": True,  # noisy nets sigma0 0.5 (instead of none)
+        "hidden_dim": 256,  # the paper's 256 per stream (BBF's SPR.gin uses 512)
+        "head_structure": "streams",  # a 256 hidden layer per stream; SPR's projection is
+        # their concatenation (512) and its predictor 512 -> 512 (models.py:607-629, 656-687)
+        "head_grad_scale": 2**-0.5,  # the dueling head's scale_grad (models.py:602, 636)
+        "noisy": True,  # noisy nets sigma0 0.5 (instead of none), on all four head layers
         "noisy_sigma0": 0.5,
+        "noisy_bias_sigma": "fan_out",  # bias sigma0/sqrt(out) (models.py:725)
+        "init": "torch_default",  # PyTorch's own init: SPR's weights_init reaches only
+        "noisy_init": "fortunato",  # non-noisy MLP heads (models.py:537-538, 576-577)
+        "noise_draw": "per_batch",  # one reset_noise per batch (algos.py:266-267)
         "noise_in_eval": False,  # eval_mode sets the head's sampling off: no noise
         "n_step": 10,  # n 10, gamma 0.99 fixed
         "n_step_start": 10,
@@ -946,19 +1009,27 @@ SPR = _preset(
         "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code: s_{t+n};
         "spr_mask": "shifted",  # its SPR mask is 1 - sign(cumsum(done)): shifted by one too
         "priority_signal": "kl",  # priorities from the KL divergence, not the cross-entropy
-        "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
-        "importance_end": 1.0,
+        "priority_sampling": "independent",  # rlpyt's SumTree.sample: n uniform values
+        "new_priority": "one",  # rlpyt's default_priority 1 (instead of the max so far)
+        "importance_start": 0.4,  # PER beta 0.4 -> 1 (instead of 0.5 fixed), from learning
+        "importance_end": 1.0,  # start to env step 100k (rlpyt dqn.py:266-271)
+        "importance_anneal_from": "learning_starts",
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)
         "act_with_target": False,
-        "transition_batchnorm": True,  # SPR's transition model has BatchNorm
+        "transition_batchnorm": True,  # SPR's transition model has BatchNorm, one, after
+        "transition_norm_order": "conv_relu_bn",  # the first ReLU (models.py:927-934)
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
-        "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
+        "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10, in two groups, the
+        "grad_clip_groups": "stem_dynamics",  # predictor unclipped (algos.py:139-145)
         "reset_interval": 0,  # no resets
         "priority_writeback": "per_sample",  # SPR writes each sample's priority
         "batches_to_group": 1,
         "replay_prefetch": 0,
-        "replay_newest": "needed",
+        "replay_newest": "rlpyt",  # the newest 1 + 10 + 6 steps are off in rlpyt's tree
+        # (sequence/prioritized.py:58, sum_tree.py:74-82)
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
+        "epsilon_decay_steps": 1,  # 1 -> 0 at once after learning starts (rlpyt's ramp
+        # from itr 2000 to eps_steps 2001: epsilon_greedy.py:100-111)
     },
     "spr",
 )
