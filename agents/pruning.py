@@ -7,8 +7,10 @@ layer keeps its largest-magnitude weights (per layer, as Zhu & Gupta). The mask 
 again after each optimizer step and after each reset, so pruned weights stay zero; a noisy
 layer's sigma is masked with its mean weight. Masks are part of the agent's state.
 
-How this differs from the paper: only the dense layers (projection, SPR predictor, head)
-are pruned, the encoder is not; the steps are env steps of the run (100k: 20k to 80k).
+How this differs from the paper: only the dense layers (projection, SPR predictor, head;
+with a soft-MoE projection its final dense layer, not the experts) are pruned, the encoder
+is not; the steps are env steps of the run (100k: 20k to 80k). The target network follows
+the pruned online network by its EMA: its pruned weights decay towards zero, unmasked.
 """
 
 from __future__ import annotations

@@ -166,6 +166,34 @@ def test_info_nce_by_hand():
     torch.testing.assert_close(loss, torch.full((2,), expected))
 
 
+def test_sequence_model_hides_masked_frames_and_ignores_padding():
+    from agents.contrastive import MaskedSequenceModel
+    from agents.networks import initialize
+
+    torch.manual_seed(0)
+    model = MaskedSequenceModel(12, seq_len=5, depth=2, width=8)
+    initialize(model, torch.Generator().manual_seed(0), scheme="xavier_uniform")
+    with torch.no_grad():
+        model.mask_token.normal_()
+    features = torch.randn(2, 5, 12)
+    masked = torch.tensor([[False, True, False, True, False], [True, False, False, False, False]])
+    padding = torch.tensor([[False] * 5, [False, False, False, True, True]])
+    out = model(features, masked, padding)
+    changed = features.clone()
+    changed[masked] = torch.randn(3, 12)  # what is masked is never seen
+    changed[1, 3:] = torch.randn(2, 12)  # nor what is padded (past a terminal)
+    again = model(changed, masked, padding)
+    torch.testing.assert_close(again[0], out[0])
+    torch.testing.assert_close(again[1, :3], out[1, :3])
+    unmasked = model(features, torch.zeros_like(masked), padding)
+    assert not torch.allclose(unmasked[0], out[0])  # the mask token does replace them
+    # Depth: each layer adds attention (q, k, v, out: 4 w^2 + 4 w), feed-forward
+    # (8 w^2 + 5 w) and two LayerNorms (4 w); w = 8.
+    deeper = MaskedSequenceModel(12, seq_len=5, depth=3, width=8)
+    extra = sum(p.numel() for p in deeper.parameters()) - sum(p.numel() for p in model.parameters())
+    assert extra == 4 * 64 + 4 * 8 + 8 * 64 + 5 * 8 + 4 * 8
+
+
 MCR = {"mcr_weight": 1.0, "mcr_seq_len": 4, "mcr_depth": 1, "mcr_width": 8}
 
 
