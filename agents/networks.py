@@ -1,10 +1,12 @@
 """Networks of the value-based agent: encoders, audio encoder, projection, SPR, heads.
 
-Layouts are PyTorch's (N, C, H, W). Parameters live in six top-level modules whose names
-are the reset and parameter-count groups: ``encoder``, ``audio_encoder``, ``projection``,
-``transition_model``, ``predictor``, ``head``. Padding follows TensorFlow/Flax ``SAME``
-where the reference code uses it (the extra pixel goes right/bottom), because a ``VALID``
-max-pool shrinks BBF's latent from 11x11 to 9x9 (a bug of several ports, SEM3's included).
+Layouts are PyTorch's (N, C, H, W). Parameters live in top-level modules whose names are
+the reset and parameter-count groups: ``encoder``, ``audio_encoder``, ``projection`` (a
+dense layer, or a soft-MoE over tokens: agents/moe.py), ``transition_model``,
+``predictor``, ``head``, ``sequence_model`` (the masked contrastive transformer).
+Padding follows TensorFlow/Flax ``SAME`` where the reference code uses it (the extra pixel
+goes right/bottom), because a ``VALID`` max-pool shrinks BBF's latent from 11x11 to 9x9 (a
+bug of several ports, SEM3's included).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.contrastive import MaskedSequenceModel
+from agents.moe import MoESpec, SoftMoEProjection
+
 # Per-sample factorized noise of each noisy layer, by module name: (f(eps_in), f(eps_out)).
 Noise = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -26,6 +31,7 @@ MODULE_GROUPS = (
     "transition_model",
     "predictor",
     "head",
+    "sequence_model",  # the masked contrastive objective's transformer (agents/contrastive.py)
 )
 
 
@@ -136,13 +142,20 @@ class ResidualStage(nn.Module):
 class ImpalaEncoder(nn.Module):
     """Impala CNN (16, 32, 32) x width scale, ReLU at the end."""
 
-    def __init__(self, in_channels: int, *, width_scale: float = 1.0, pool_padding: str = "same"):
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        width_scale: float = 1.0,
+        pool_padding: str = "same",
+        num_blocks: int = 2,
+    ):
         super().__init__()
         dims = [int(d * width_scale) for d in (16, 32, 32)]
         stages = []
         cin = in_channels
         for d in dims:
-            stages.append(ResidualStage(cin, d, pool_padding=pool_padding))
+            stages.append(ResidualStage(cin, d, num_blocks=num_blocks, pool_padding=pool_padding))
             cin = d
         self.stages = nn.ModuleList(stages)
         self.out_channels = dims[-1]
@@ -351,31 +364,32 @@ class ValueNetwork(nn.Module):
         head_structure: str = "shared",
         head_grad_scale: float = 1.0,
         transition_norm_order: str = "conv_bn_relu",
+        impala_blocks: int = 2,
+        moe: MoESpec | None = None,
+        sequence_model: tuple[int, int, int] | None = None,  # (length, depth, width)
     ):
         super().__init__()
-        self.encoder: ImpalaEncoder | NatureEncoder
-        self.audio_encoder: AudioEncoder | None = None
         channels, lh, lw = self._encoders(
-            encoder, image_shape, audio_shape, width_scale, padding, audio_channels
+            encoder,
+            image_shape,
+            audio_shape,
+            width_scale,
+            padding,
+            audio_channels=audio_channels,
+            impala_blocks=impala_blocks,
         )
         self.latent_shape = (int(channels), int(lh), int(lw))
-        flat = channels * lh * lw
         # "shared": one hidden layer feeds both streams and is SPR's projection (BBF);
         # "streams": a hidden layer per stream, SPR's projection their concatenation.
         streams = head_structure == "streams"
         self.projection: nn.Module = (
-            StreamProjection(flat, hidden_dim, noisy=noisy, sigma0=sigma0)
+            StreamProjection(channels * lh * lw, hidden_dim, noisy=noisy, sigma0=sigma0)
             if streams
-            else noisy_or_linear(flat, hidden_dim, noisy=noisy, sigma0=sigma0)
+            else _projection(self.latent_shape, hidden_dim, noisy, sigma0, moe)
         )
+        transition = dict(batchnorm=transition_batchnorm, renorm=renorm)
         self.transition_model = (
-            TransitionModel(
-                channels,
-                num_actions,
-                batchnorm=transition_batchnorm,
-                renorm=renorm,
-                norm_order=transition_norm_order,
-            )
+            TransitionModel(channels, num_actions, **transition, norm_order=transition_norm_order)
             if spr
             else None
         )
@@ -385,6 +399,7 @@ class ValueNetwork(nn.Module):
         self.head = Head(
             hidden_dim, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
         )
+        self.sequence_model = _sequence_model(sequence_model, projected)
         self.renorm = renorm
         self.noisy = noisy
 
@@ -395,12 +410,18 @@ class ValueNetwork(nn.Module):
         audio_shape: tuple[int, ...] | None,
         width_scale: float,
         padding: str,
+        *,
         audio_channels: int,
+        impala_blocks: int,
     ) -> tuple[int, int, int]:
         """Build the image (and audio) encoders; returns the latent's (C, h, w)."""
+        self.encoder: ImpalaEncoder | NatureEncoder
+        self.audio_encoder: AudioEncoder | None = None
         stack, height, width = image_shape
         if encoder == "impala":
-            self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
+            self.encoder = ImpalaEncoder(
+                stack, width_scale=width_scale, pool_padding=padding, num_blocks=impala_blocks
+            )
         else:
             self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
         channels = self.encoder.out_channels
@@ -496,6 +517,36 @@ class ValueNetwork(nn.Module):
         return noise
 
 
+def _projection(
+    latent_shape: tuple[int, int, int],
+    hidden_dim: int,
+    noisy: bool,
+    sigma0: float,
+    moe: MoESpec | None,
+) -> nn.Module:
+    """The dense projection of the flattened latent (noisy or not), or a soft-MoE over its
+    tokens (agents/moe.py; never noisy)."""
+    if moe is not None:
+        return SoftMoEProjection(
+            latent_shape,
+            tokens=moe.tokens,
+            experts=moe.experts,
+            expert_dim=moe.expert_dim,
+            single_expert=moe.single_expert,
+            out_dim=hidden_dim,
+        )
+    flat = math.prod(latent_shape)
+    return NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
+
+
+def _sequence_model(spec: tuple[int, int, int] | None, dim: int) -> MaskedSequenceModel | None:
+    """M-CURL's transformer over ``dim``-wide projected frames; spec (length, depth, width)."""
+    if spec is None:
+        return None
+    length, depth, width = spec
+    return MaskedSequenceModel(dim, seq_len=length, depth=depth, width=width)
+
+
 def group_of(param_name: str) -> str:
     return param_name.split(".", 1)[0]
 
@@ -542,8 +593,12 @@ def initialize(
             module.bias_sigma.fill_(module.sigma0 / math.sqrt(bias_fan))
         elif isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
             _init_weight(module.weight, module.bias, generator, scheme)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.BatchNorm2d | nn.LayerNorm):
             module.reset_parameters()
+        elif isinstance(module, nn.MultiheadAttention):  # its packed q, k, v kernel
+            _init_weight(module.in_proj_weight, module.in_proj_bias, generator, scheme)
+        if hasattr(module, "init_own_parameters"):  # soft-MoE, sequence model: raw kernels
+            module.init_own_parameters(lambda w, b: _init_weight(w, b, generator, scheme))
 
 
 def _init_weight(
