@@ -58,6 +58,7 @@ from bench.report.scores import (
     missing_runs,
     score_matrix,
 )
+from bench.report.study import Study, audio_study
 from bench.stats.curves import Curve
 from bench.stats.estimates import (
     AggregateEstimates,
@@ -93,6 +94,7 @@ class Report:
     provenance: dict[str, Any]  # the contents of provenance.json
     notes: tuple[str, ...]
     reproduction: Reproduction | None = None  # --reproduce: ours against a published set
+    study: Study | None = None  # the audio decomposition, when labels differ in audio
 
     @property
     def provisional(self) -> bool:
@@ -121,7 +123,8 @@ def analyze(
 
     The bootstraps run in this order, each on its own named stream: aggregates ("label"),
     per-game means ("label/games"), P(X > Y) ("x>y"), profiles ("label/profile"), curves
-    ("label/curve@step"), paired comparisons ("a:b"), the reproduction ("ours~published").
+    ("label/curve@step"), paired comparisons ("a:b"), the audio study's rows ("a:b", as
+    ``--compare`` names them), the reproduction ("ours~published").
     """
     inputs = inputs or Inputs()
     evals, runs = prepare(evals, runs)
@@ -136,7 +139,8 @@ def analyze(
     curves, learning_curves, curve_notes = learning_data(evals, finals, options)
     training, training_notes = training_data(metrics, order, runs)
     comparisons, compare_notes = paired_comparisons(evals, finals, runs, options, protocols)
-    notes += final_notes + curve_notes + training_notes + compare_notes
+    study, study_notes = study_of(evals, finals, options)
+    notes += final_notes + curve_notes + training_notes + compare_notes + study_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
         evals=evals,
@@ -168,6 +172,7 @@ def analyze(
         provenance=provenance,
         notes=tuple(notes),
         reproduction=reproduction,
+        study=study,
     )
 
 
@@ -394,6 +399,15 @@ def paired_comparisons(
             note = protocol_note(protocols.get(a, [""]), protocols.get(b, [""]), configs)
             out.append(Comparison(a, b, games, result, note))
     return tuple(out), notes
+
+
+def study_of(
+    evals: pd.DataFrame, finals: Finals, options: ReportOptions
+) -> tuple[Study | None, list[str]]:
+    """The audio study (``study.audio_study``) over the common games, and its notes."""
+    labels = evals.drop_duplicates("algorithm")[["algorithm", "variant", "condition"]]
+    labels = labels[labels["algorithm"].isin(finals.labels)]
+    return audio_study(finals.table, labels, finals.games.common, options)
 
 
 def references(labels: Sequence[str], inputs: Inputs) -> tuple[str, ...]:

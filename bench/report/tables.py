@@ -13,6 +13,8 @@ from bench.report.columns import (
     IMPROVEMENT_COLUMNS,
     PAIRED_AGGREGATE_COLUMNS,
     PAIRED_GAME_COLUMNS,
+    STUDY_AGGREGATE_COLUMNS,
+    STUDY_GAME_COLUMNS,
 )
 from bench.stats import metrics
 from bench.stats.estimates import Estimate
@@ -71,6 +73,29 @@ def paired_game_table(report: Report) -> pd.DataFrame:
         for g, r in zip(c.games, c.result.per_game, strict=True)
     ]
     return pd.DataFrame(rows, columns=list(PAIRED_GAME_COLUMNS))
+
+
+def study_aggregate_table(report: Report) -> pd.DataFrame:
+    """``STUDY_AGGREGATE_COLUMNS``: each paired statistic of each row of the audio study."""
+    rows = [
+        (r.group, r.effect.key, r.a, r.b, m, e.estimate, e.low, e.high)
+        + (r.result.n_pairs, r.result.n_games)
+        for r in (report.study.rows if report.study else ())
+        for m, e in r.result.aggregates.items()
+    ]
+    return pd.DataFrame(rows, columns=list(STUDY_AGGREGATE_COLUMNS))
+
+
+def study_game_table(report: Report) -> pd.DataFrame:
+    """``STUDY_GAME_COLUMNS``: each game of each row of the audio study."""
+    rows = [
+        (r.group, r.effect.key, g, p.n_pairs, p.mean_a, p.mean_b)
+        + (p.difference.estimate, p.difference.low, p.difference.high)
+        + (p.wilcoxon_statistic, p.p_value, p.p_holm)
+        for r in (report.study.rows if report.study else ())
+        for g, p in zip(r.games, r.result.per_game, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=list(STUDY_GAME_COLUMNS))
 
 
 # ---- LaTeX -------------------------------------------------------------------------------
@@ -180,6 +205,9 @@ def write_tables(report: Report, out: Path) -> None:
         improvement_table(report).to_csv(out / "probability_of_improvement.csv", index=False)
     if report.reproduction is not None:
         report.reproduction.table.to_csv(out / "reproduction.csv", index=False)
+    if report.study is not None:
+        study_aggregate_table(report).to_csv(out / "audio_study.csv", index=False)
+        study_game_table(report).to_csv(out / "audio_study_per_game.csv", index=False)
     if report.comparisons:
         paired_aggregate_table(report).to_csv(out / "paired_aggregates.csv", index=False)
         paired_game_table(report).to_csv(out / "paired_per_game.csv", index=False)
