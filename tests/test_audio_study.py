@@ -3,6 +3,7 @@ differences, which rows appear, the plain-language summary, and the files it add
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from bench.report.study import EFFECTS, StudyRow, joint_sentences, sentence
 from bench.report.write import write_report
 from bench.stats.estimates import Estimate
 from bench.stats.paired import PAIRED_METRICS, PairedComparison
+from bench.suite.expand import expand
+from bench.suite.load import load_suite
 
 FAST = ReportOptions(reps=400, profile_reps=100, seed=3)
 GAMES = ("Pong", "Assault", "Amidar")
@@ -153,3 +156,17 @@ def test_report_files_lead_with_the_study(tmp_path: Path) -> None:
     assert md.index("## Does hearing the game help?") < md.index("## Provenance")
     assert "| BBF | what the sound carries | BBF [audio=on] − BBF [audio=silent] | 9 | 3 |" in md
     assert "![Audio study per game: BBF](figures/audio_study_1.png)" in md
+
+
+def test_the_audio_suites_pair_four_conditions_on_shared_seeds() -> None:
+    suites = Path(__file__).resolve().parent.parent / "suites"
+    for name, n_games in (("sem3.yaml", 3), ("audio_atari100k.yaml", 26)):
+        specs = expand(load_suite(suites / name))
+        conditions = {s.condition_label for s in specs}
+        assert conditions == {f"audio={a}" for a in ("off", "on", "silent", "shuffled")}
+        assert all(s.protocol.audio == s.condition_label.split("=")[1] for s in specs)
+        cells = Counter((s.game, s.seed) for s in specs)
+        assert len({g for g, _ in cells}) == n_games and set(cells.values()) == {4}
+        assert len({s for _, s in cells}) >= 5
+    sem3 = {s.game for s in expand(load_suite(suites / "sem3.yaml"))}
+    assert sem3 == {"Assault", "RoadRunner", "Amidar"}
