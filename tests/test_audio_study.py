@@ -132,6 +132,8 @@ def test_summary_wording() -> None:
     assert "do not show that there is no effect" in unclear
     assert "-0.100 to 0.400" in unclear
     assert "no effect" not in unclear.replace("do not show that there is no effect", "")
+    point = sentence(_row("total", 0.0, 0.0, 0.0))
+    assert "every pair scored alike in both conditions" in point and "no evidence that" in point
     below = sentence(_row("capacity", -0.4, -0.2, -0.01))
     assert "excludes 0, below it: the audio network fed silence makes the agent worse" in below
     # A total effect that the sound row does not account for is said to be unexplained.

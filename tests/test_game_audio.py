@@ -119,18 +119,3 @@ def test_command_writes_table_and_figure(tmp_path: Path, capsys) -> None:
     assert printed.splitlines()[0] == ",".join(GAME_AUDIO_COLUMNS)
     assert "| Pong | 150 |" in (out / "game_audio.md").read_text()
     assert (out / "figures/game_audio.png").is_file()
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["--steps", "0"], "--steps: 0 is out of range; valid: 1..1,000,000"),
-        (["--within", "-2"], "--within: -2 is out of range"),
-        (["--games", "Pongg"], "unknown game 'Pongg'; did you mean Pong"),
-        (["--onset-ratio", "0.5"], "--onset-ratio: 0.5 is out of range; valid: 1..1e6"),
-    ],
-)
-def test_bad_options_are_one_line(argv, expected, capsys) -> None:
-    assert main(["games", "--audio", *argv]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and expected in err

@@ -151,6 +151,11 @@ def sentence(row: StudyRow) -> str:
         return f"{row.group}: {name}: the interval excludes 0: {eff.above}."
     if where == "below 0":
         return f"{row.group}: {name}: the interval excludes 0, below it: {eff.below}."
+    if e.low == e.high == 0:  # e.g. an agent that ignores its input (random) in both
+        return (
+            f"{row.group}: {name}: every pair scored alike in both conditions, so the interval "
+            f"is the single point 0: no evidence that {eff.unclear} in these runs."
+        )
     return (
         f"{row.group}: {name}: the interval includes 0: no evidence that {eff.unclear}; the "
         f"data are consistent with differences from {e.low:.3f} to {e.high:.3f}, so they do "
