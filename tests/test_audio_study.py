@@ -154,6 +154,8 @@ def test_report_files_lead_with_the_study(tmp_path: Path) -> None:
     per_game = pd.read_csv(tmp_path / "audio_study_per_game.csv")
     assert len(per_game) == 3 * 3 and per_game["difference"].round(9).isin([0.3, 0.1, 0.2]).all()
     assert (tmp_path / "figures/audio_study_1.png").is_file()
+    tex = (tmp_path / "tables/audio_study.tex").read_text()
+    assert r"what the sound carries (on $-$ silent) & 0.200 [0.200, 0.200]" in tex
     md = (tmp_path / "report.md").read_text()
     assert md.index("## Does hearing the game help?") < md.index("## Provenance")
     assert "| BBF | what the sound carries | BBF [audio=on] − BBF [audio=silent] | 9 | 3 |" in md

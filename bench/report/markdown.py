@@ -206,7 +206,8 @@ def study_section(study: Study) -> list[str]:
             "",
             md_table(head, table),
         ]
-    return out
+    files = "`audio_study.csv`, `audio_study_per_game.csv`, `tables/audio_study.tex`"
+    return out + [f"Files: {files}; per-game forest plots under Figures.", ""]
 
 
 def reproduction_section(rep: Reproduction) -> list[str]:

@@ -2,7 +2,7 @@
 report.md.
 
     aggregates.csv, per_game.csv, probability_of_improvement.csv, paired_*.csv,
-    reproduction.csv
+    audio_study.csv, audio_study_per_game.csv, reproduction.csv
     provenance.json, report.md
     tables/{aggregates,per_game,paired}.tex
     figures/<name>.{pdf,png}
