@@ -15,8 +15,10 @@ from typing import Any, Literal, get_args
 from bench.core.config import check_finite, require
 from bench.core.spaces import ACTION_KINDS, ActionKind
 
-# What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's).
-AudioMode = Literal["off", "on", "sem3"]
+# What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's);
+# the audio study's controls, each with the network of "on": silence, the sound of another
+# time of the same run, or the sound with the frames blanked.
+AudioMode = Literal["off", "on", "sem3", "silent", "shuffled", "image_off"]
 AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
 
 # Upper bounds far past any published protocol, so that a typo never allocates a frame
