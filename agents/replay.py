@@ -444,6 +444,7 @@ class ReplayBuffer:
             "tree": None if self.tree is None else self.tree.state_dict(),
             "heldout": self.heldout[:n].copy(),
             "episodes": self.episodes,
+            "heldout_seed": self.heldout_seed,
         }
         return state
 
@@ -465,6 +466,7 @@ class ReplayBuffer:
         # States saved before the held-out split existed held no episode out.
         self.heldout[:n] = state.get("heldout", np.zeros(n, dtype=bool))
         self.episodes = int(state.get("episodes", 0))
+        self.heldout_seed = int(state.get("heldout_seed", self.heldout_seed))
 
     def nbytes(self) -> int:
         """Bytes of the storage arrays at full capacity."""

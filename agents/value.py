@@ -960,6 +960,7 @@ class ValueAgent:
                     "cycle_steps": self.cycle_steps,
                     "train_steps": self.train_steps,
                     "resets": self.resets,
+                    "seed": self.seed,  # the diagnostics' stream
                 },
                 "last": dict(self.last),
                 "prefetched": list(self.prefetched),

@@ -67,6 +67,14 @@ def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
     if not report.training_metrics.empty:
         draw = partial(fig.training_metrics, report.training_metrics, colors)
         plan.append(FigureFile("Training metrics", "figures/training_metrics", draw))
+    if report.training_metrics["metric"].isin(list(fig.HELDOUT_METRICS)).any():
+        draw = partial(fig.heldout_losses, report.training_metrics, colors)
+        plan.append(FigureFile("Held-out vs training TD loss", "figures/heldout_losses", draw))
+    if report.ablations:
+        rows = [(c.b, c.result.aggregates["iqm_difference"]) for c in report.ablations]
+        title = f"B = each variant, A = {report.ablations[0].a}"
+        draw = partial(fig.ablation_forest, rows, title=title)
+        plan.append(FigureFile("Ablations (IQM differences)", "figures/ablations", draw))
     for k, c in enumerate(report.comparisons, start=1):
         color = colors.get(c.b, fig.OKABE_ITO[0])
         title = f"B = {c.b}\nA = {c.a}"

@@ -254,3 +254,11 @@ def test_no_diagnostics_when_the_batch_is_zero():
         "resets",
         "replay_size",
     }
+
+
+def test_an_agent_with_a_held_out_split_meets_the_contract():
+    """Its state round trip (the held-out mask and episode count included) continues
+    identically, and evaluation acting leaves training and the metrics alone."""
+    from agents.testing import check_agent
+
+    check_agent(get_agent("value"), config=tiny("der", heldout_fraction=0.3), steps=30)
