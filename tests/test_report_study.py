@@ -170,6 +170,8 @@ def test_study_files_figures_and_sections(tmp_path: Path):
     md = (tmp_path / "report.md").read_text()
     assert "## Ablations" in md and "| 1 | no-spr | bbf | -0.500" in md
     assert "## Sweep consistency: variant" in md and "Held-out vs training TD loss" in md
+    # bbf is best in every game; no periodic evaluation: no regime
+    assert "| variants | bbf | 100% of 3 games | 1.00 | – | – |" in md
 
 
 STUDY_SUITE = """

@@ -198,7 +198,7 @@ def sweep_section(report: Report) -> list[str]:
         for scope in ("games", "regimes"):
             if scope in by.index:
                 r = by.loc[scope]
-                cells += [f"{r['agrees']:.2f} of {r['where']}", fmt(r["kendall_tau"], 2)]
+                cells += [f"{r['agrees']:.0%} of {r['where']}", fmt(r["kendall_tau"], 2)]
             else:
                 cells += ["–", "–"]
         summary.append(cells)

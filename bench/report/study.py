@@ -75,7 +75,7 @@ def sweep_values(labels: pd.DataFrame, sweep: str) -> pd.DataFrame:
     for r in labels.itertuples():
         items = condition_items(r.condition)
         if sweep == "variant":
-            value, family = r.variant, r.condition
+            value, family = r.variant, r.condition or "variants"
         elif sweep in items:
             value = items.pop(sweep)
             rest = ",".join(f"{k}={v}" for k, v in items.items())
