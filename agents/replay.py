@@ -11,6 +11,11 @@ loss, newest last. Audio is stored the same way: each step's samples once.
 
 Actions: one int32 per step, or with ``action_shape`` (continuous actions) one float32
 vector per step, returned exactly as stored.
+
+Held-out episodes (``heldout_fraction`` > 0): episodes (the steps between boundaries) are
+numbered as they are stored, and ``agents.heldout.held_out`` picks the held-out ones. Their
+steps are stored at priority 0 and never sampled for training, nor is any step whose n-step
+window or subsequence reaches into one; ``split_indices`` draws them for diagnostics.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from agents.heldout import held_out
 
 
 class SumTree:
@@ -123,6 +130,8 @@ class ReplayBuffer:
         action_shape: tuple[int, ...] = (),
         new_priority: str = "max",
         stratified: bool = True,
+        heldout_fraction: float = 0.0,
+        heldout_seed: int = 0,
     ):
         """``new_priority``: a new step's priority, the maximum so far ("max", Schaul et
         al.) or 1 ("one": rlpyt's default_priority ** alpha, SPR's code). ``stratified``:
@@ -148,6 +157,10 @@ class ReplayBuffer:
         self.tree = SumTree(self.capacity) if prioritized else None
         self.new_priority = new_priority
         self.stratified = stratified
+        self.heldout_fraction = float(heldout_fraction)
+        self.heldout_seed = int(heldout_seed)
+        self.heldout = np.zeros(self.capacity, dtype=bool)  # the step's episode is held out
+        self.episodes = 0  # episodes begun (numbered 0, 1, ... for the held-out rule)
 
     # -- adding -------------------------------------------------------------------------
     def add(
@@ -172,6 +185,7 @@ class ReplayBuffer:
             previous = self._stack(self.frames, np.array([i - 1]))[0, 1:]
             new_segment = not np.array_equal(previous, older)
         start = i if new_segment else int(self.segment_start[(i - 1) % self.capacity])
+        held = self._episode_held_out(i)
         self.frames[slot] = frame
         if self.audio is not None:
             if audio is None:
@@ -182,20 +196,34 @@ class ReplayBuffer:
         self.terminals[slot] = terminal
         self.boundaries[slot] = terminal or episode_end
         self.segment_start[slot] = start
+        self.heldout[slot] = held
         if self.tree is not None:
-            # New items at the maximum priority seen so far (Schaul et al.), or at 1.
+            # New items at the maximum priority seen so far (Schaul et al.), or at 1; held-out
+            # ones at 0, so that a prioritized draw never lands on them.
             new = self.tree.max_priority if self.new_priority == "max" else 1.0
-            self.tree.set(np.array([slot]), np.array([new]))
+            self.tree.set(np.array([slot]), np.array([0.0 if held else new]))
         self.count += 1
+
+    def _episode_held_out(self, i: int) -> bool:
+        """Whether step ``i`` (being added) belongs to a held-out episode; counts episodes."""
+        if i == 0 or bool(self.boundaries[(i - 1) % self.capacity]):
+            self.episodes += 1
+            return held_out(self.heldout_seed, self.episodes - 1, self.heldout_fraction)
+        return bool(self.heldout[(i - 1) % self.capacity])
 
     def __len__(self) -> int:
         return min(self.count, self.capacity)
 
     # -- validity -----------------------------------------------------------------------
-    def _valid(self, idx: np.ndarray, lookahead: int, n: int) -> np.ndarray:
+    def _valid(
+        self, idx: np.ndarray, lookahead: int, n: int, *, heldout: bool = False
+    ) -> np.ndarray:
         """Whether absolute steps ``idx`` can be sampled: stored with their lookahead, not
         overwritten frames in their stack, and no truncation (episode end without a
-        terminal) inside the n-step window, where nothing could be bootstrapped."""
+        terminal) inside the n-step window, where nothing could be bootstrapped. With a
+        held-out split: no held-out step from t to t + lookahead, so that no frame of a
+        held-out episode enters a gradient step, not even as a bootstrap or SPR target;
+        ``heldout``: the opposite split, steps of held-out episodes (for diagnostics)."""
         oldest = self.count - len(self)
         ok = (idx >= oldest) & (idx + lookahead < self.count)
         # The oldest frames of a stack may be overwritten; the segment must start inside.
@@ -208,6 +236,11 @@ class ReplayBuffer:
         before_term = np.cumprod(~self.terminals[win_c], axis=1)
         before_term = np.concatenate([np.ones((len(idx), 1), bool), before_term[:, :-1]], 1)
         ok &= ~(trunc & before_term.astype(bool)).any(axis=1)
+        if heldout:
+            ok &= self.heldout[idx % self.capacity]
+        elif self.heldout_fraction > 0:
+            window = (idx[:, None] + np.arange(lookahead + 1)[None, :]) % self.capacity
+            ok &= ~self.heldout[window].any(axis=1)
         return ok
 
     def _slot_to_index(self, slots: np.ndarray) -> np.ndarray:
@@ -247,6 +280,26 @@ class ReplayBuffer:
                 return idx
             idx[bad] = draw(int(bad.sum()))
         raise RuntimeError(f"could not sample {batch} valid steps in {max_attempts} attempts")
+
+    def split_indices(
+        self,
+        batch: int,
+        rng: np.random.Generator,
+        *,
+        lookahead: int,
+        n: int,
+        heldout: bool,
+        exclude_newest: int = 0,
+    ) -> np.ndarray:
+        """``batch`` steps drawn uniformly, with replacement, from the held-out split
+        (``heldout``) or from the steps training may sample; shape (batch,), or (0,) when
+        the split has no valid step. For diagnostics: priorities play no part."""
+        oldest = self.count - len(self)
+        candidates = np.arange(oldest, max(oldest, self.count - exclude_newest))
+        candidates = candidates[self._valid(candidates, lookahead, n, heldout=heldout)]
+        if candidates.size == 0:
+            return candidates
+        return rng.choice(candidates, size=batch, replace=True)
 
     # -- reading ------------------------------------------------------------------------
     def _stack(self, store: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -397,6 +450,9 @@ class ReplayBuffer:
             "segment_start": self.segment_start[:n].copy(),
             "audio": None if self.audio is None else self.audio[:n].copy(),
             "tree": None if self.tree is None else self.tree.state_dict(),
+            "heldout": self.heldout[:n].copy(),
+            "episodes": self.episodes,
+            "heldout_seed": self.heldout_seed,
         }
         return state
 
@@ -415,6 +471,10 @@ class ReplayBuffer:
             self.audio[:n] = state["audio"]
         if self.tree is not None:
             self.tree.load_state_dict(state["tree"])
+        # States saved before the held-out split existed held no episode out.
+        self.heldout[:n] = state.get("heldout", np.zeros(n, dtype=bool))
+        self.episodes = int(state.get("episodes", 0))
+        self.heldout_seed = int(state.get("heldout_seed", self.heldout_seed))
 
     def nbytes(self) -> int:
         """Bytes of the storage arrays at full capacity."""
@@ -425,6 +485,7 @@ class ReplayBuffer:
             self.terminals,
             self.boundaries,
             self.segment_start,
+            self.heldout,
         ]
         if self.audio is not None:
             arrays.append(self.audio)

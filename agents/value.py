@@ -8,10 +8,12 @@ presets, each written as differences from ``BASE`` so that a diff shows the scie
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents import diagnostics
 from agents.contrastive import masked_contrastive_loss
 from agents.losses import bin_centers, bin_edges, hl_gauss_targets
 from agents.moe import MoESpec
@@ -36,7 +39,7 @@ from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
 from bench.core.config import check_finite, override, require, to_dict
 from bench.core.errors import FieldError
-from bench.core.seeding import spawn
+from bench.core.seeding import sequence, spawn
 
 
 # ======================================================================================
@@ -115,6 +118,9 @@ class ValueConfig:
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
+    # Episodes held out of training (agents/heldout.py), for the held-out losses: stored, never
+    # sampled. Not in BBF; DreamerV2's update-ratio study held out 15%. 0: none (as before).
+    heldout_fraction: float = 0.0
     # -- target network ----------------------------------------------------------------
     target_tau: float = 0.005  # EMA weight of the online network; 1 copies
     target_period: int = 1  # steps between target updates, in target_period_unit
@@ -187,6 +193,8 @@ class ValueConfig:
     epsilon_schedule: Literal["linear", "constant"] = "linear"  # constant: epsilon_end always
     # No evaluation epsilon here: evaluation acts with the protocol's eval_epsilon (0.001),
     # which the harness passes to act(); the protocol is its one source.
+    # -- diagnostics (agents/diagnostics.py; computed when metrics are logged) -----------
+    diagnostic_batch: int = 256  # replay samples per diagnostic; 0: none. Never changes training
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -237,6 +245,8 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("learning_starts", c.learning_starts >= 0, "at least 0"),
         ("batch_size", 1 <= c.batch_size <= 1 << 16, "1..65536"),
         ("replay_ratio", 0 <= c.replay_ratio <= 1024, "0..1024 gradient steps per env step"),
+        ("heldout_fraction", 0 <= c.heldout_fraction < 1, "0 up to, not including, 1"),
+        ("diagnostic_batch", 0 <= c.diagnostic_batch <= 1 << 16, "0..65536 (0: none)"),
         ("target_tau", 0 < c.target_tau <= 1, "more than 0, at most 1"),
         ("target_period", c.target_period >= 1, "at least 1"),
         ("spr_weight", c.spr_weight >= 0, "at least 0 (0 disables SPR)"),
@@ -473,6 +483,7 @@ class ValueAgent:
         self.spr = cfg.spr_weight > 0
         self.mcr = cfg.mcr_weight > 0  # the masked contrastive loss
         self.loss_kind = value_loss_of(cfg)
+        self.seed = seed
         seeds = spawn(seed, 6)
         # Separate streams so that evaluation never moves the training randomness.
         self.sample_rng = np.random.default_rng(seeds[0])  # replay sampling
@@ -501,6 +512,8 @@ class ValueAgent:
             prioritized=cfg.prioritized,
             new_priority=cfg.new_priority,
             stratified=cfg.priority_sampling == "stratified",
+            heldout_fraction=cfg.heldout_fraction,
+            heldout_seed=seed,
         )
         self.env_steps = 0  # transitions observed
         self.grad_steps = 0  # gradient steps since the start
@@ -617,6 +630,9 @@ class ValueAgent:
         # when learning_starts is tiny, as in tests).
         ready = len(self.replay) > max(cfg.n_step_start, cfg.n_step, cfg.spr_steps) + 1
         ready = ready and len(self.replay) > self._exclude_newest() + 1
+        if cfg.heldout_fraction > 0:  # and enough steps outside the held-out episodes
+            trainable = len(self.replay) - int(self.replay.heldout.sum())
+            ready = ready and trainable > self._exclude_newest() + self._lookahead() + 1
         if self.env_steps > cfg.learning_starts and cfg.replay_ratio > 0 and ready:
             self.train_steps += 1
             due = int(math.floor(self.train_steps * cfg.replay_ratio + 1e-9))
@@ -979,7 +995,146 @@ class ValueAgent:
             "resets": float(self.resets),
             "replay_size": float(len(self.replay)),
             **({} if self.pruner is None else {"prune_sparsity": self.pruner.sparsity()}),
+            **self._diagnostics(),
         }
+
+    # -- diagnostics (agents/diagnostics.py) -------------------------------------------
+    # Computed when metrics are logged, on replay samples drawn from their own stream (the
+    # seed and the env step), with augmentation and noise from a generator of that stream:
+    # nothing here moves the training randomness or any state, so logging more or less
+    # often never changes a run.
+    def _diagnostics(self) -> dict[str, float]:
+        if self.cfg.diagnostic_batch == 0 or len(self.replay) == 0:
+            return {}
+        rng = np.random.default_rng(sequence(self.seed, _DIAGNOSTICS_STREAM, self.env_steps))
+        out = {**diagnostics.norms(self.online), **diagnostics.dense_sparsity(self.online)}
+        with self._side_stream(rng):
+            out.update(self._split_losses(rng, heldout=False))
+            if self.cfg.heldout_fraction > 0:
+                out.update(self._split_losses(rng, heldout=True))
+            out.update(self._activation_diagnostics(rng))
+            out.update(self._value_estimates(rng))
+        return out
+
+    @contextlib.contextmanager
+    def _side_stream(self, rng: np.random.Generator) -> Iterator[None]:
+        """Within the block ``self.gen`` (augmentation, noise) is a generator of ``rng``'s
+        and no gradient is taken; the networks' buffers (BatchNorm statistics) are restored
+        after it."""
+        saved_gen = self.gen
+        buffers = [(b, b.clone()) for net in (self.online, self.target) for b in net.buffers()]
+        self.gen = torch.Generator()
+        self.gen.manual_seed(int(rng.integers(2**62)))
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.gen = saved_gen
+            for b, value in buffers:
+                b.copy_(value)
+
+    def _lookahead(self) -> int:
+        """Steps after t that a training sample reads (n-step window or SPR subsequence)."""
+        cfg = self.cfg
+        n = max(cfg.n_step_start, cfg.n_step)
+        subseq = cfg.spr_steps + 1 if self.spr else 1
+        return max(n if cfg.nstep_bootstrap == "fixed" else n - 1, subseq - 1)
+
+    def _diagnostic_batch(self, rng: np.random.Generator, *, heldout: bool) -> Batch | None:
+        """diagnostic_batch samples (rounded up to whole chunks) drawn uniformly from the
+        held-out episodes or the training split, with the n and gamma of now."""
+        cfg = self.cfg
+        chunk = self._diagnostic_chunk()
+        size = -(-cfg.diagnostic_batch // chunk) * chunk
+        idx = self.replay.split_indices(
+            size,
+            rng,
+            lookahead=self._lookahead(),
+            n=max(cfg.n_step_start, cfg.n_step),
+            heldout=heldout,
+            exclude_newest=self._exclude_newest(),
+        )
+        if idx.size == 0:
+            return None
+        return self.replay.sample(
+            size,
+            None,
+            n=n_step_at(cfg, self.cycle_steps),
+            gamma=gamma_at(cfg, self.cycle_steps),
+            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            bootstrap=cfg.nstep_bootstrap,
+            spr_mask=cfg.spr_mask,
+            indices=idx,
+        )
+
+    def _split_losses(self, rng: np.random.Generator, *, heldout: bool) -> dict[str, float]:
+        """The training losses (augmentation, noise and targets as in a gradient step, no
+        importance weights) on a uniform sample of the held-out episodes (``heldout_``) or
+        of the training split (``train_split_``): their gap is the overfitting signal."""
+        group = self._diagnostic_batch(rng, heldout=heldout)
+        if group is None:
+            return {}
+        cfg, chunk, dqn, spr = self.cfg, self._diagnostic_chunk(), [], []
+        # The loss code reads the batch size from the config: give it the chunk's.
+        self.cfg = dataclasses.replace(cfg, batch_size=chunk)
+        try:
+            for j in range(len(group.index) // chunk):
+                x = self._inputs(group.rows(j * chunk, (j + 1) * chunk))
+                target, spr_targets = self._targets(x)
+                latent, dqn_loss, _ = self._dqn_loss(x, target)
+                dqn.append(dqn_loss)
+                spr.append(self._spr_loss(x, latent, spr_targets))
+        finally:
+            self.cfg = cfg
+        dqn_mean, spr_mean = float(torch.cat(dqn).mean()), float(torch.cat(spr).mean())
+        prefix = "heldout_" if heldout else "train_split_"
+        return {
+            f"{prefix}loss": dqn_mean + self.cfg.spr_weight * spr_mean,
+            f"{prefix}dqn_loss": dqn_mean,
+            f"{prefix}spr_loss": spr_mean,
+        }
+
+    def _diagnostic_chunk(self) -> int:
+        """Samples per forward pass of the diagnostics: a bound on their memory."""
+        return min(self.cfg.diagnostic_batch, _DIAGNOSTIC_CHUNK)
+
+    def _activation_diagnostics(self, rng: np.random.Generator) -> dict[str, float]:
+        """Dormant neurons per layer and the effective rank (srank) of the penultimate
+        features (``srank``, Kumar et al.'s) and of the encoder's latent (``srank/latent``),
+        on replay states of the training split as stored (not augmented), without noise."""
+        group = self._diagnostic_batch(rng, heldout=False)
+        if group is None:
+            return {}
+        size = self.cfg.diagnostic_batch
+        image, audio = self._image(group.states[:size, 0]), None
+        if group.audio is not None:
+            audio = self._audio(group.audio[:size, 0])
+        with diagnostics.recorded_activations(self.online) as acts:
+            latent = self.online.encode(image, audio)
+            self.online.logits(latent)
+        out = diagnostics.dormant_fractions(acts)
+        # The rectified projection (any structure: dense, per-stream, soft-MoE), unnoised.
+        features = F.relu(self.online.project(latent))
+        out["srank"] = float(diagnostics.srank(features))
+        out["srank/latent"] = float(diagnostics.srank(latent.flatten(1)))
+        return out
+
+    def _value_estimates(self, rng: np.random.Generator) -> dict[str, float]:
+        """Over- or under-estimation: the online network's mean Q(s_t, a_t) (no noise)
+        against the mean discounted return that followed (clipped rewards, the gamma of
+        now), over states of episodes that ended in replay (``q_bias`` = their difference)."""
+        gamma = gamma_at(self.cfg, self.cycle_steps)
+        steps, returns = diagnostics.realized_returns(self.replay, gamma)
+        if steps.size == 0:
+            return {}
+        pick = rng.choice(steps.size, size=min(steps.size, self.cfg.diagnostic_batch))
+        b = self.replay.sample(len(pick), None, n=1, gamma=gamma, indices=steps[pick])
+        audio = None if b.audio is None else self._audio(b.audio[:, 0])
+        logits = self.online.logits(self.online.encode(self._image(b.states[:, 0]), audio))
+        actions = torch.as_tensor(b.actions[:, 0], device=self.device)
+        q = self._q(logits)[torch.arange(len(pick), device=self.device), actions]
+        q_mean, return_mean = float(q.mean()), float(returns[pick].mean())
+        return {"q_mean": q_mean, "return_mean": return_mean, "q_bias": q_mean - return_mean}
 
     def state_dict(self) -> dict[str, Any]:
         """Copies on the CPU (a checkpoint must not change as training goes on, nor hold
@@ -1004,6 +1159,7 @@ class ValueAgent:
                     "cycle_steps": self.cycle_steps,
                     "train_steps": self.train_steps,
                     "resets": self.resets,
+                    "seed": self.seed,  # the diagnostics' stream
                 },
                 "last": dict(self.last),
                 "prefetched": list(self.prefetched),
@@ -1038,6 +1194,11 @@ class ValueAgent:
             self.key_net.load_state_dict(state["key_net"])
         if self.pruner is not None:
             self.pruner.load_state_dict(state["pruning"])
+
+
+# The path below the agent's seed that diagnostics draw from (agents/heldout.py uses 7).
+_DIAGNOSTICS_STREAM = 8
+_DIAGNOSTIC_CHUNK = 64  # BBF: 64 x 7 stacks through Impala x4 at once, under 1 GB
 
 
 def _cpu_copy(obj: Any) -> Any:

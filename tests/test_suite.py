@@ -69,6 +69,12 @@ def test_subsets_and_rom_ids_resolve(write_suite):
             ),
             "variants[1].name: duplicate variant name 'r'",
         ),
+        (("seeds: 2", "seeds: 2\nstudy: {base: q}"), "study.base: unknown variant 'q'; valid: r"),
+        (("seeds: 2", "seeds: 2\nstudy: {base: r}"), "study.base: the suite has no other variant"),
+        (("seeds: 2", "seeds: 2\nstudy: {sweep: rr}"), "study.sweep: unknown axis 'rr'"),
+        (("seeds: 2", "seeds: 2\nstudy: {sweep: variant}"), "study.sweep: variant has one value"),
+        (("seeds: 2", "seeds: 2\nstudy: {bas: r}"), "study: unknown key 'bas'; did you mean base?"),
+        (("seeds: 2", "seeds: 2\nstudy: [r]"), "study: expected a mapping with keys base, sweep"),
     ],
 )
 def test_bad_suites_give_one_line_errors(write_suite, tmp_path, capsys, edit, expected):
@@ -101,15 +107,42 @@ def test_invalid_yaml_and_missing_file(write_suite, tmp_path):
         load_suite(write_suite("games: [Pong]\nseeds: 1\n"))
 
 
+# Study suites over the agent fields of the ablation axes (value loss, soft-MoE, masked
+# contrastive loss, pruning): until those fields exist, loading must fail on that field.
+NEEDS_AXES = {
+    "aux_losses.yaml": "mcr_weight",
+    "value_losses.yaml": "value_loss",
+    "soft_moe.yaml": "moe_experts",
+    "pruning.yaml": "prune_sparsity",
+}
+
+
 def test_shipped_suites_load_and_expand():
+    from agents.value import ValueConfig
+    from bench.core.config import field_names
     from bench.suite.expand import expand
 
-    suites = sorted((Path(__file__).resolve().parent.parent / "suites").glob("*.yaml"))
+    suites = sorted((Path(__file__).resolve().parent.parent / "suites").rglob("*.yaml"))
     assert {p.name for p in suites} >= {"demo.yaml", "atari100k.yaml", "sem3.yaml"}
+    assert {p.name for p in suites} >= {"bbf_ingredients.yaml", "replay_ratio.yaml", *NEEDS_AXES}
     for path in suites:
+        field = NEEDS_AXES.get(path.name, "")
+        if field and field not in field_names(ValueConfig):
+            with pytest.raises(BenchError, match=f"unknown (key|config field .*) '{field}'"):
+                load_suite(path)
+            continue
         specs = expand(load_suite(path))
         assert specs, path
         assert len({s.run_id for s in specs}) == len(specs)
+
+
+def test_study_sections_of_the_shipped_studies():
+    studies = Path(__file__).resolve().parent.parent / "suites" / "studies"
+    assert load_suite(studies / "bbf_ingredients.yaml").study.base == "bbf"
+    assert load_suite(studies / "replay_ratio.yaml").study.sweep == "replay_ratio"
+    rr = load_suite(studies / "replay_ratio.yaml")
+    assert rr.variants[0].config.heldout_fraction == 0.15
+    assert rr.axes[0].values == (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 VALUE = """

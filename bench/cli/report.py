@@ -7,6 +7,7 @@ Loads the inputs (``bench.report.load``, ``bench.report.baselines``), analyzes t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +23,7 @@ from bench.report.baselines import (
     parse_baselines,
 )
 from bench.report.columns import RUN_COLUMNS, empty_frame
-from bench.report.load import load_metrics, load_results
+from bench.report.load import load_metrics, load_results, load_study
 from bench.report.options import Inputs, ReportOptions
 from bench.report.reproduction import parse_reproduce
 from bench.report.write import write_report
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"bundled published runs NAME ({','.join(BASELINES)}): per-game and IQM differences, "
         "permutation tests, a verdict",
     )
+    add_study_arguments(parser)
     parser.add_argument(
         "--permutations",
         type=int,
@@ -85,6 +87,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pool runs of one algorithm made under different protocols",
     )
     parser.add_argument("--bca", action="store_true", help="BCa intervals instead of percentile")
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """--ablations and --sweep: by default what the ledgers' suites name in ``study``."""
+    parser.add_argument(
+        "--ablations",
+        default=None,
+        metavar="BASE",
+        help="every other variant against variant BASE, paired, ordered by effect (default: "
+        "the suites' study.base); '' for none",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        metavar="AXIS",
+        help="is the best value of AXIS (a condition's axis, or 'variant') the same across "
+        "games and evaluation steps? (default: the suites' study.sweep); '' for none",
+    )
 
 
 MAX_REPS = 1_000_000  # 20x the default; past it the bootstrap only costs memory and time
@@ -120,6 +140,21 @@ def options_of(args: argparse.Namespace) -> ReportOptions:
         compare=tuple(args.compare),
         reproduce=args.reproduce,
         permutations=args.permutations,
+        ablations=args.ablations or "",
+        sweep=args.sweep or "",
+    )
+
+
+def with_study(options: ReportOptions, args: argparse.Namespace, dirs: list[Path]) -> ReportOptions:
+    """``options`` with the ablations' base and the sweep the ledgers' suites name in their
+    ``study`` section, where ``--ablations`` and ``--sweep`` do not say otherwise."""
+    if not dirs or (args.ablations is not None and args.sweep is not None):
+        return options
+    study = load_study(dirs)
+    return dataclasses.replace(
+        options,
+        ablations=study.get("base", "") if args.ablations is None else args.ablations,
+        sweep=study.get("sweep", "") if args.sweep is None else args.sweep,
     )
 
 
@@ -147,6 +182,7 @@ def main(args: argparse.Namespace) -> int:
     options = options_of(args)
     check_paths(args)
     dirs = [Path(d) for d in args.dirs]
+    options = with_study(options, args, dirs)
     names = parse_baselines(args.baselines) if args.baselines else []
     if args.reproduce:  # the published runs it compares with are loaded, asked for or not
         name, _ = parse_reproduce(args.reproduce)

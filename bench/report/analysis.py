@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ import pandas as pd
 
 from bench.core.errors import BenchError
 from bench.env.games import games as game_table
+from bench.report.ablations import ablation_pairs, sweep_consistency
 from bench.report.baselines import BASELINES
 from bench.report.columns import (
     AGGREGATE_COLUMNS,
@@ -36,6 +37,7 @@ from bench.report.columns import (
     LEARNING_CURVE_COLUMNS,
     PER_GAME_COLUMNS,
     RUN_COLUMNS,
+    SWEEP_COLUMNS,
     TRAINING_METRIC_COLUMNS,
     empty_frame,
 )
@@ -95,6 +97,10 @@ class Report:
     notes: tuple[str, ...]
     reproduction: Reproduction | None = None  # --reproduce: ours against a published set
     study: Study | None = None  # the audio decomposition, when labels differ in audio
+    # --ablations (study.base): every variant against the base, smallest IQM difference first
+    ablations: tuple[Comparison, ...] = ()
+    # --sweep (study.sweep): the best value across games and regimes, SWEEP_COLUMNS
+    sweep: pd.DataFrame = field(default_factory=lambda: empty_frame(SWEEP_COLUMNS))
 
     @property
     def provisional(self) -> bool:
@@ -136,7 +142,7 @@ def analyze(
     taus, profiles = profiles_of(finals.matrices, options)
     curves, learning_curves, curve_notes = learning_data(evals, finals, options)
     training, training_notes = training_data(metrics, order, runs)
-    comparisons, study, compare_notes = paired_analyses(evals, finals, runs, options, protocols)
+    compared, compare_notes = comparisons_of(evals, finals, runs, options, protocols)
     notes += final_notes + curve_notes + training_notes + compare_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
@@ -163,13 +169,12 @@ def analyze(
         profiles=profiles,
         curves=curves,
         learning_curves=learning_curves,
-        comparisons=comparisons,
         training_metrics=training,
         missing=missing,
         provenance=provenance,
         notes=tuple(notes),
         reproduction=reproduction,
-        study=study,
+        **compared,
     )
 
 
@@ -362,6 +367,25 @@ def training_data(
     return table, []
 
 
+def comparisons_of(
+    evals: pd.DataFrame,
+    finals: Finals,
+    runs: pd.DataFrame,
+    options: ReportOptions,
+    protocols: dict[str, list[str]],
+) -> tuple[dict[str, Any], list[str]]:
+    """The Report's ``comparisons`` (--compare), audio ``study`` (``study.audio_study``: rows
+    on the same streams as ``--compare``, so the two agree), ``ablations`` and ``sweep``, and
+    notes."""
+    comparisons, notes = paired_comparisons(evals, finals, runs, options, protocols)
+    labels = reported_labels(evals, finals)
+    study, study_notes = audio_study(finals.table, labels, finals.games.common, options)
+    ablations, ablation_notes = ablation_comparisons(evals, finals, runs, options, protocols)
+    compared = {"comparisons": comparisons, "study": study, "ablations": ablations}
+    compared["sweep"] = sweep_table(evals, finals, options)
+    return compared, notes + study_notes + ablation_notes
+
+
 def paired_comparisons(
     evals: pd.DataFrame,
     finals: Finals,
@@ -371,47 +395,82 @@ def paired_comparisons(
 ) -> tuple[tuple[Comparison, ...], list[str]]:
     """The ``--compare`` comparisons over the common games, and notes on dropped games;
     ``protocols``: each label's protocols, their configs from the ledgers' ``runs``."""
-    configs = protocol_configs(runs)
+    labels = reported_labels(evals, finals)
+    pairs = [
+        (f"--compare {spec}", a, b)
+        for spec in options.compare
+        for a, b in resolve_compare(spec, labels)
+    ]
+    return _compared(pairs, finals, runs, options, protocols)
+
+
+def reported_labels(evals: pd.DataFrame, finals: Finals) -> pd.DataFrame:
+    """algorithm, variant and condition of each label with final scores (one row each)."""
     labels = evals.drop_duplicates("algorithm")[["algorithm", "variant", "condition"]]
-    labels = labels[labels["algorithm"].isin(finals.labels)]
+    return labels[labels["algorithm"].isin(finals.labels)]
+
+
+def _compared(
+    pairs: Sequence[tuple[str, str, str]],
+    finals: Finals,
+    runs: pd.DataFrame,
+    options: ReportOptions,
+    protocols: dict[str, list[str]],
+) -> tuple[tuple[Comparison, ...], list[str]]:
+    """Paired comparisons of (option, A, B) over the common games, and notes on dropped
+    games; ``protocols``: each label's protocols, their configs from the ledgers' ``runs``."""
+    configs = protocol_configs(runs)
     common = finals.games.common
     out, notes = [], []
-    for spec in options.compare:
-        for a, b in resolve_compare(spec, labels):
-            ma, mb, games = paired_matrices(finals.table, a, b, common)
-            if not games:
-                raise BenchError(f"--compare {spec}: {a!r} and {b!r} share no (game, seed) pair")
-            dropped = [g for g in common if g not in games]
-            if dropped:
-                notes.append(f"{a} vs {b}: no shared seed on {', '.join(dropped)}")
-            result = compare(
-                ma,
-                mb,
-                reps=options.reps,
-                seed=options.seed,
-                stream=f"{a}:{b}",
-                level=LEVEL,
-                method=options.method,
-            )
-            note = protocol_note(protocols.get(a, [""]), protocols.get(b, [""]), configs)
-            out.append(Comparison(a, b, games, result, note))
+    for spec, a, b in pairs:
+        ma, mb, games = paired_matrices(finals.table, a, b, common)
+        if not games:
+            raise BenchError(f"{spec}: {a!r} and {b!r} share no (game, seed) pair")
+        dropped = [g for g in common if g not in games]
+        if dropped:
+            notes.append(f"{a} vs {b}: no shared seed on {', '.join(dropped)}")
+        result = compare(
+            ma,
+            mb,
+            reps=options.reps,
+            seed=options.seed,
+            stream=f"{a}:{b}",
+            level=LEVEL,
+            method=options.method,
+        )
+        note = protocol_note(protocols.get(a, [""]), protocols.get(b, [""]), configs)
+        out.append(Comparison(a, b, games, result, note))
     return tuple(out), notes
 
 
-def paired_analyses(
+def ablation_comparisons(
     evals: pd.DataFrame,
     finals: Finals,
     runs: pd.DataFrame,
     options: ReportOptions,
     protocols: dict[str, list[str]],
-) -> tuple[tuple[Comparison, ...], Study | None, list[str]]:
-    """The ``--compare`` comparisons, the audio study (``study.audio_study``: rows on the
-    same streams as ``--compare``, so the two agree) over the common games, and notes."""
-    comparisons, notes = paired_comparisons(evals, finals, runs, options, protocols)
-    labels = evals.drop_duplicates("algorithm")[["algorithm", "variant", "condition"]]
-    labels = labels[labels["algorithm"].isin(finals.labels)]
-    study, study_notes = audio_study(finals.table, labels, finals.games.common, options)
-    return comparisons, study, notes + study_notes
+) -> tuple[tuple[Comparison, ...], list[str]]:
+    """``--ablations BASE``: every other variant against BASE in each of its conditions,
+    ordered by the IQM difference B - A, smallest (the costliest removal) first."""
+    if not options.ablations:
+        return (), []
+    where = f"--ablations {options.ablations}"
+    pairs = ablation_pairs(reported_labels(evals, finals), options.ablations)
+    found, notes = _compared([(where, a, b) for a, b in pairs], finals, runs, options, protocols)
+    order = sorted(found, key=lambda c: c.result.aggregates["iqm_difference"].estimate)
+    return tuple(order), notes
+
+
+def sweep_table(evals: pd.DataFrame, finals: Finals, options: ReportOptions) -> pd.DataFrame:
+    """``--sweep AXIS``: the consistency of the best value (``study.sweep_consistency``) over
+    the aggregates' games, from the periodic and final evaluations."""
+    if not options.sweep:
+        return empty_frame(SWEEP_COLUMNS)
+    points = curve_points(evals)
+    points = points[
+        points["algorithm"].isin(finals.labels) & points["game"].isin(finals.games.common)
+    ]
+    return sweep_consistency(points, reported_labels(evals, finals), options.sweep)
 
 
 def references(labels: Sequence[str], inputs: Inputs) -> tuple[str, ...]:

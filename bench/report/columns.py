@@ -66,6 +66,19 @@ REPRODUCTION_COLUMNS = (
     "hns_published", "hns_difference", "hns_ci_low", "hns_ci_high", "p_improvement",
     "p_improvement_ci_low", "p_improvement_ci_high", "p_value", "p_adjusted", "verdict",
 )  # fmt: skip
+# A study's ablations (``--ablations`` or the suite's ``study.base``): each paired statistic
+# of each variant B against the base A in one condition; rank 1 is the largest drop in IQM.
+ABLATION_COLUMNS = (
+    "rank", "a", "b", "metric", "estimate", "ci_low", "ci_high", "n_pairs", "n_games",
+)  # fmt: skip
+# A sweep's consistency (``--sweep`` or ``study.sweep``), ``bench.report.ablations``: per family
+# of labels that differ only in the swept value, the best value overall, per game and per
+# regime (an earlier evaluation step), whether it agrees with the overall best, and Kendall's
+# tau of that ranking against the overall one; "games" and "regimes" rows summarize (agrees:
+# the fraction agreeing; kendall_tau: the mean tau).
+SWEEP_COLUMNS = (
+    "sweep", "family", "scope", "where", "best", "agrees", "kendall_tau", "n_values",
+)  # fmt: skip
 # Per-game learning curves: raw score, mean and standard error over runs at each env step.
 LEARNING_CURVE_COLUMNS = ("game", "algorithm", "env_step", "mean", "se", "n_runs")
 # Training metrics per algorithm: mean and standard error over runs at each env step.

@@ -341,6 +341,71 @@ def training_metrics(table: pd.DataFrame, colors: Mapping[str, str], path: Path)
         return _save(fig, path)
 
 
+# The training metrics the held-out figure draws: the same loss on the two replay splits.
+HELDOUT_METRICS = {"train_split_dqn_loss": "training split", "heldout_dqn_loss": "held out"}
+
+
+def heldout_losses(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -> list[Path]:
+    """Per algorithm, the TD loss on the training split (solid) and on the held-out episodes
+    (dashed) against agent steps: mean over runs +- one standard error. ``table`` has
+    algorithm, metric, env_step, mean and se (``TRAINING_METRIC_COLUMNS``)."""
+    rows = table[table["metric"].isin(HELDOUT_METRICS)]
+    labels = list(pd.unique(rows["algorithm"]))
+    cols = min(3, len(labels))
+    n_rows = -(-len(labels) // cols)
+    with paper_style():
+        fig, axes = plt.subplots(
+            n_rows,
+            cols,
+            figsize=(2 * COLUMN_WIDTH, 0.6 + 1.4 * n_rows),
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, label in zip(axes.flat, labels, strict=False):
+            for metric, name in HELDOUT_METRICS.items():
+                data = rows[(rows["algorithm"] == label) & (rows["metric"] == metric)]
+                if data.empty:
+                    continue
+                x = data["env_step"].to_numpy(dtype=np.float64) / 1000
+                band = (data["mean"] - data["se"], data["mean"] + data["se"])
+                _series(ax, x, data["mean"], band, color=colors[label], label=name, lw=0.9)
+                if metric == "heldout_dqn_loss":
+                    ax.lines[-1].set_linestyle("--")
+            ax.set_title(label, fontsize=6.5)
+            ax.legend(frameon=False, fontsize=5.5)
+            ax.grid(True, alpha=0.25, linewidth=0.5)
+            _tidy(ax)
+        for ax in list(axes.flat)[len(labels) :]:
+            ax.set_visible(False)
+        fig.supxlabel("Agent steps (thousands)", fontsize=7)
+        fig.supylabel("TD loss (mean ± s.e. over runs)", fontsize=7)
+        return _save(fig, path)
+
+
+def ablation_forest(
+    rows: Sequence[tuple[str, Estimate]], path: Path, *, title: str, color: str = OKABE_ITO[0]
+) -> list[Path]:
+    """Each ablation's IQM difference B - A (human-normalized) with its CI, one row each in
+    the given order (the costliest first, at the top); ``rows``: (label, estimate)."""
+    with paper_style():
+        fig, ax = plt.subplots(
+            figsize=(COLUMN_WIDTH, 0.6 + 0.16 * (len(rows) + 1)), layout="constrained"
+        )
+        for y, (_, e) in enumerate(reversed(rows)):
+            ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
+            ax.plot(e.estimate, y, "o", ms=3, color=color)
+        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
+        ax.set_yticks(range(len(rows)), [lb for lb, _ in reversed(rows)])
+        ax.set_ylim(-0.8, len(rows) - 0.2)
+        ax.set_xlabel("IQM(B) − IQM(A), human-normalized")
+        ax.set_title(title, fontsize=7)
+        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+        ax.tick_params(axis="y", length=0, labelsize=6)
+        _tidy(ax)
+        ax.spines["left"].set_visible(False)
+        return _save(fig, path)
+
+
 def forest(
     comparison: PairedComparison,
     games: Sequence[str],

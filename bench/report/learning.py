@@ -73,10 +73,12 @@ def training_metric_table(metrics: pd.DataFrame, labels: Sequence[str]) -> pd.Da
     """Each training metric per (label, env step): mean and standard error over runs.
 
     ``metrics`` has ``METRIC_COLUMNS``. Labels in ``labels`` order, then any others sorted;
-    metrics in ``metric_order``; ``SKIPPED_METRICS`` left out. A run that logged one step
-    twice (resumed from a checkpoint) counts once, with its last value.
+    metrics in ``metric_order``; ``SKIPPED_METRICS`` and per-part metrics (``group/part``,
+    e.g. ``dormant/encoder.convs.0``: TensorBoard's sections keep them) left out. A run that
+    logged one step twice (resumed from a checkpoint) counts once, with its last value.
     """
     rows = metrics[~metrics["metric"].isin(SKIPPED_METRICS)]
+    rows = rows[~rows["metric"].astype(str).str.contains("/", regex=False)]
     rows = rows.drop_duplicates(["run_id", "metric", "env_step"], keep="last")
     if rows.empty:
         return empty_frame(TRAINING_METRIC_COLUMNS)

@@ -21,6 +21,7 @@ from bench.report.ledger_check import checked_ledger
 from bench.run.ledger import resolve_ledger
 from bench.run.monitor import states
 from bench.suite.expand import RunSpec
+from bench.suite.reading import load_yaml, read_text
 
 METRICS_FILE = "metrics.jsonl"  # in each run's folder, written by the run loop
 
@@ -83,6 +84,30 @@ def load_results(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 )
     evals = pd.DataFrame(eval_rows, columns=list(LEDGER_EVAL_COLUMNS))
     return evals, pd.DataFrame(run_rows, columns=list(LEDGER_RUN_COLUMNS))
+
+
+def load_study(dirs: list[Path]) -> dict[str, str]:
+    """The ``study`` section (base, sweep) the ledgers' suites (``suite.yaml``) agree on:
+    {} when none has one; a BenchError when two set one key differently. The suite was
+    validated when it was launched; here only the section is read, so a ledger reports even
+    where today's code would refuse another part of its suite."""
+    found: dict[str, tuple[str, Path]] = {}
+    for d in dirs:
+        path = Path(d) / "suite.yaml"  # a ledger's copy of its suite
+        if not path.is_file():
+            continue
+        data = load_yaml(read_text(path), source=str(path))
+        study = data.get("study") if isinstance(data, dict) else None
+        for key, value in (study or {}).items() if isinstance(study, dict) else ():
+            value = str(value)
+            if key in found and found[key][0] != value:
+                flag = "--ablations" if key == "base" else "--sweep"
+                raise BenchError(
+                    f"{path}: study.{key} is {value!r}, {found[key][1]} has {found[key][0]!r}; "
+                    f"valid: one value, or choose with {flag}"
+                )
+            found.setdefault(str(key), (value, path))
+    return {k: v for k, (v, _) in found.items()}
 
 
 def load_metrics(dirs: list[Path]) -> pd.DataFrame:

@@ -53,6 +53,10 @@ def markdown_report(report: Report, figures: Sequence[tuple[str, str]]) -> str:
         ]
     for c in report.comparisons:
         out += comparison_section(c)
+    if report.ablations:
+        out += ablations_section(report.ablations)
+    if not report.sweep.empty:
+        out += sweep_section(report)
     if report.reproduction is not None:
         out += reproduction_section(report.reproduction)
     out += per_game_section(report)
@@ -208,6 +212,63 @@ def study_section(study: Study) -> list[str]:
         ]
     files = "`audio_study.csv`, `audio_study_per_game.csv`, `tables/audio_study.tex`"
     return out + [f"Files: {files}; per-game forest plots under Figures.", ""]
+
+
+ABLATION_SHOWN = ("iqm_difference", "mean_difference", "probability_of_improvement")
+
+
+def ablations_section(ablations: Sequence[Comparison]) -> list[str]:
+    """Each variant against the base as paired differences, costliest first."""
+    rows = [
+        [str(k), c.b, c.a]
+        + [ci(c.result.aggregates[m]) for m in ABLATION_SHOWN]
+        + [str(c.result.n_pairs), str(c.result.n_games)]
+        for k, c in enumerate(ablations, start=1)
+    ]
+    header = ["Rank", "Variant B", "Base A", *(PAIRED_TITLES[m] for m in ABLATION_SHOWN)]
+    return [
+        "## Ablations",
+        "",
+        "Each variant against the base, paired by game and seed; ordered by IQM(B) − IQM(A), "
+        "the costliest change first. Point estimate [95% CI] of human-normalized scores. "
+        "Every statistic: `ablations.csv`.",
+        "",
+        md_table([*header, "Pairs", "Games"], rows),
+    ]
+
+
+def sweep_section(report: Report) -> list[str]:
+    """The consistency of the best swept value: a summary row per family, then each row."""
+    table = report.sweep
+    summary = []
+    for family, rows in table.groupby("family", sort=False):
+        by = rows.set_index("scope")
+        cells = [str(family), str(by.loc["overall", "best"])]
+        for scope in ("games", "regimes"):
+            if scope in by.index:
+                r = by.loc[scope]
+                cells += [f"{r['agrees']:.0%} of {r['where']}", fmt(r["kendall_tau"], 2)]
+            else:
+                cells += ["–", "–"]
+        summary.append(cells)
+    header = ["Family", "Best overall", "Games agreeing", "Mean τ between games"]
+    header += ["Regimes agreeing", "Mean τ vs final"]
+    detail = [
+        [str(r.family), str(r.scope), str(r.where), str(r.best), "yes" if r.agrees else "no"]
+        + [fmt(r.kendall_tau, 2)]
+        for r in table[table["scope"].isin(["game", "regime"])].itertuples()
+    ]
+    return [
+        f"## Sweep consistency: {table['sweep'].iloc[0]}",
+        "",
+        "Is the best value the same in every game and at every evaluation step (a data "
+        "regime)? Best: highest mean human-normalized score (over games: mean of per-game "
+        "means, final evaluations). τ: Kendall's tau-b between rankings of the values. "
+        "Rows: `sweep_consistency.csv`.",
+        "",
+        md_table(header, summary),
+        md_table(["Family", "Scope", "Where", "Best", "Agrees", "τ vs overall"], detail),
+    ]
 
 
 def reproduction_section(rep: Reproduction) -> list[str]:

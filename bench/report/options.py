@@ -22,6 +22,8 @@ class ReportOptions:
     compare: tuple[str, ...] = ()  # --compare specs, "A:B"
     reproduce: str = ""  # --reproduce spec, "DER" or "DER=LABEL"
     permutations: int = PERMUTATIONS  # of the reproduction's permutation tests
+    ablations: str = ""  # --ablations / study.base: every variant against this one
+    sweep: str = ""  # --sweep / study.sweep: an axis label, or "variant"
 
     @property
     def method(self) -> Method:

@@ -10,6 +10,7 @@ import pandas as pd
 from bench.env.games import games as game_table
 from bench.report.analysis import Report
 from bench.report.columns import (
+    ABLATION_COLUMNS,
     IMPROVEMENT_COLUMNS,
     PAIRED_AGGREGATE_COLUMNS,
     PAIRED_GAME_COLUMNS,
@@ -61,6 +62,16 @@ def paired_aggregate_table(report: Report) -> pd.DataFrame:
         for m, e in c.result.aggregates.items()
     ]
     return pd.DataFrame(rows, columns=list(PAIRED_AGGREGATE_COLUMNS))
+
+
+def ablation_table(report: Report) -> pd.DataFrame:
+    """``ABLATION_COLUMNS``: each paired statistic of each ablation, in effect order."""
+    rows = [
+        (rank, c.a, c.b, m, e.estimate, e.low, e.high, c.result.n_pairs, c.result.n_games)
+        for rank, c in enumerate(report.ablations, start=1)
+        for m, e in c.result.aggregates.items()
+    ]
+    return pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
 
 
 def paired_game_table(report: Report) -> pd.DataFrame:
@@ -232,5 +243,9 @@ def write_tables(report: Report, out: Path) -> None:
         paired_aggregate_table(report).to_csv(out / "paired_aggregates.csv", index=False)
         paired_game_table(report).to_csv(out / "paired_per_game.csv", index=False)
         (out / "tables/paired.tex").write_text(latex_paired(report))
+    if report.ablations:
+        ablation_table(report).to_csv(out / "ablations.csv", index=False)
+    if not report.sweep.empty:
+        report.sweep.to_csv(out / "sweep_consistency.csv", index=False)
     (out / "tables/aggregates.tex").write_text(latex_aggregates(report))
     (out / "tables/per_game.tex").write_text(latex_per_game(report))

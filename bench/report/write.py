@@ -85,6 +85,14 @@ def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
         draw = partial(fig.training_metrics, report.training_metrics, colors)
         plan.append(FigureFile("Training metrics", "figures/training_metrics", draw))
     plan += study_figures(report)
+    if report.training_metrics["metric"].eq("heldout_dqn_loss").any():  # a held-out split
+        draw = partial(fig.heldout_losses, report.training_metrics, colors)
+        plan.append(FigureFile("Held-out vs training TD loss", "figures/heldout_losses", draw))
+    if report.ablations:
+        rows = [(c.b, c.result.aggregates["iqm_difference"]) for c in report.ablations]
+        title = f"B = each variant, A = {report.ablations[0].a}"
+        draw = partial(fig.ablation_forest, rows, title=title)
+        plan.append(FigureFile("Ablations (IQM differences)", "figures/ablations", draw))
     for k, c in enumerate(report.comparisons, start=1):
         color = colors.get(c.b, fig.OKABE_ITO[0])
         title = f"B = {c.b}\nA = {c.a}"

@@ -36,7 +36,9 @@ SUITE_KEYS = (
     "budget",
     "protocol",
     "resources",
+    "study",
 )
+STUDY_KEYS = ("base", "sweep")
 VARIANT_KEYS = ("name", "agent", "preset", "overrides", "protocol")
 AXIS_KEYS = ("audio", "replay_ratio", "grid")
 GRID_SECTIONS = ("agent", "protocol", "budget")
@@ -67,6 +69,16 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Study:
+    """What a study's report shows besides the aggregates: every other variant against the
+    ``base`` variant as paired differences (an ablation study), and whether the best value
+    of the ``sweep`` axis (an axis label, or "variant") holds across games and regimes."""
+
+    base: str = ""
+    sweep: str = ""
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     description: str
@@ -78,6 +90,7 @@ class Suite:
     protocol: ProtocolConfig
     resources: Resources
     source: str  # the file it came from (for error messages and provenance)
+    study: Study = Study()
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -118,6 +131,7 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
     bases = _Bases(variants, protocol, budget)
     axes = _axes(data.get("axes") or {}, source, bases)
     _check_action_kinds(variants, axes, source)
+    study = parse_study(data.get("study"), f"{source}: study", variants, axes)
     suite = Suite(
         name=name,
         description=description or "",
@@ -129,6 +143,7 @@ def parse_suite(data: Any, *, source: str, default_name: str = "suite") -> Suite
         protocol=protocol,
         resources=resources,
         source=source,
+        study=study,
     )
     check_size(suite)
     return suite
@@ -270,6 +285,33 @@ def _variant(item: Any, where: str, protocol: ProtocolConfig) -> Variant:
         protocol=override(protocol, own, where=f"{where}.protocol"),
         protocol_fields=tuple(str(k) for k in own),
     )
+
+
+def parse_study(
+    value: Any, where: str, variants: tuple[Variant, ...], axes: tuple[Axis, ...]
+) -> Study:
+    """A suite's ``study``: ``base`` names one of its variants, ``sweep`` one of its axes
+    (or "variant"), each with at least one other variant or two values to compare."""
+    if value is None:
+        return Study()
+    if not isinstance(value, Mapping):
+        raise BenchError(f"{where}: expected a mapping with keys {', '.join(STUDY_KEYS)}")
+    data = value
+    for key in data:
+        if key not in STUDY_KEYS:
+            raise unknown("key", str(key), STUDY_KEYS, where=where)
+    names = [v.name for v in variants]
+    base, sweep = str(data.get("base", "")), str(data.get("sweep", ""))
+    if base != "" and base not in names:
+        raise unknown("variant", base, names, where=f"{where}.base")
+    if base != "" and len(names) < 2:
+        raise BenchError(f"{where}.base: the suite has no other variant to compare with {base}")
+    sweeps = {a.label: len(a.values) for a in axes} | {"variant": len(variants)}
+    if sweep != "" and sweep not in sweeps:
+        raise unknown("axis", sweep, list(sweeps), where=f"{where}.sweep")
+    if sweep != "" and sweeps[sweep] < 2:
+        raise BenchError(f"{where}.sweep: {sweep} has one value; a sweep needs at least 2")
+    return Study(base=base, sweep=sweep)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ TINY = {
     "replay_capacity": 500,
     "replay_ratio": 1.0,
     "epsilon_decay_steps": 20,
+    "diagnostic_batch": 8,  # the diagnostics' forward passes, at every metrics() call
 }
 
 
