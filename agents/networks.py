@@ -9,12 +9,15 @@ max-pool shrinks BBF's latent from 11x11 to 9x9 (a bug of several ports, SEM3's 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from agents.audio import AudioFusion, AudioOptions
 
 # Per-sample factorized noise of each noisy layer, by module name: (f(eps_in), f(eps_out)).
 Noise = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -153,34 +156,6 @@ class ImpalaEncoder(nn.Module):
         return F.relu(x)
 
 
-class AudioEncoder(nn.Module):
-    """SEM3's audio encoder: three 1-D convs (8, 16, 16 filters; kernel 3, VALID; ReLU;
-    max-pool 2), a dense layer with ReLU to H x W x C, reshaped to (C, H, W) and
-    concatenated to the (renormalized) image latent, as SEM3's Keras model does.
-
-    Input (B, stack, samples) in [0, 1]: the stacked steps are the conv's input channels
-    (SEM3's (samples, stack) layout), built the same way when acting and in replay (SEM3
-    gave only the newest step when acting). SEM3 reshaped to 9x9 because of its VALID
-    max-pool bug in the image encoder; here H x W is the image latent's (11x11 for Impala).
-    """
-
-    def __init__(self, stack: int, samples: int, *, height: int, width: int, channels: int = 2):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            [nn.Conv1d(stack, 8, 3), nn.Conv1d(8, 16, 3), nn.Conv1d(16, 16, 3)]
-        )
-        length = samples
-        for _ in self.convs:
-            length = (length - 2) // 2
-        self.dense = nn.Linear(16 * length, height * width * channels)
-        self.shape = (channels, height, width)
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        for conv in self.convs:
-            a = F.max_pool1d(F.relu(conv(a)), 2)
-        return F.relu(self.dense(a.flatten(1))).view(a.shape[0], *self.shape)
-
-
 class NoisyLinear(nn.Module):
     """Factorized Gaussian noisy linear layer (Fortunato et al.), sigma init sigma0/sqrt(in).
 
@@ -301,6 +276,7 @@ class ValueNetwork(nn.Module):
         spr: bool,
         transition_batchnorm: bool,
         audio_channels: int,
+        audio: AudioOptions | None = None,
     ):
         super().__init__()
         stack, height, width = image_shape
@@ -311,14 +287,27 @@ class ValueNetwork(nn.Module):
             self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
         channels = self.encoder.out_channels
         lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
+        self.image_channels = int(channels)
+        # The audio encoder and its fusion (agents/audio.py); its output, the audio part of
+        # the latent, is C_a channels after the image's.
+        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
         self.audio_encoder = None
         if audio_shape is not None and audio_channels > 0:
-            self.audio_encoder = AudioEncoder(
-                audio_shape[0], audio_shape[1], height=lh, width=lw, channels=audio_channels
+            self.audio_encoder = AudioFusion(
+                audio_shape[0], audio_shape[1], latent=(channels, lh, lw), options=options
             )
             channels += audio_channels
         self.latent_shape = (int(channels), int(lh), int(lw))
-        flat = channels * lh * lw
+        # "projection" fusion: the projection sees the image channels; the audio part joins
+        # after it, on the Q path (the head's input) and, with audio SPR, on the SPR path.
+        self.audio_after_projection = self.audio_encoder is not None and options.fusion == (
+            "projection"
+        )
+        self.audio_spr = self.audio_encoder is None or options.spr
+        audio_flat = (channels - self.image_channels) * lh * lw
+        flat = (self.image_channels if self.audio_after_projection else channels) * lh * lw
+        head_in = hidden_dim + (audio_flat if self.audio_after_projection else 0)
+        spr_dim = hidden_dim + (audio_flat if self.audio_after_projection and options.spr else 0)
         self.projection = (
             NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
         )
@@ -327,9 +316,9 @@ class ValueNetwork(nn.Module):
             if spr
             else None
         )
-        self.predictor = nn.Linear(hidden_dim, hidden_dim) if spr else None
+        self.predictor = nn.Linear(spr_dim, spr_dim) if spr else None
         self.head = Head(
-            hidden_dim, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
+            head_in, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
         )
         self.renorm = renorm
         self.noisy = noisy
@@ -344,16 +333,31 @@ class ValueNetwork(nn.Module):
             if audio is None:
                 raise ValueError("this network was built with audio; pass the audio input")
             # SEM3 renormalizes the image latent only; the audio channels join after.
-            latent = torch.cat([latent, self.audio_encoder(audio)], dim=1)
+            latent = torch.cat([latent, self.audio_encoder(latent, audio)], dim=1)
         return latent
 
     def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
-        """(B, actions, atoms): the projection, ReLU, then the head."""
-        x = F.relu(_apply(self.projection, latent.flatten(1), noise, "projection"))
-        return self.head(x, noise)
+        """(B, actions, atoms): the projection, ReLU, then the head (with the "projection"
+        fusion, the head sees the projection's output and the audio part)."""
+        if not self.audio_after_projection:
+            x = F.relu(_apply(self.projection, latent.flatten(1), noise, "projection"))
+            return self.head(x, noise)
+        image, audio = latent[:, : self.image_channels], latent[:, self.image_channels :]
+        x = F.relu(_apply(self.projection, image.flatten(1), noise, "projection"))
+        return self.head(torch.cat([x, audio.flatten(1)], dim=1), noise)
 
     def project(self, latent: torch.Tensor) -> torch.Tensor:
-        """SPR's path: the projection without ReLU and without noise."""
+        """SPR's path: the projection without ReLU and without noise. Without audio SPR
+        (``AudioOptions.spr``) the audio part is left out of it: zeroed, or (with the
+        "projection" fusion) not appended."""
+        image = latent[:, : self.image_channels]
+        if self.audio_after_projection:
+            out = _apply(self.projection, image.flatten(1), None, "projection")
+            if self.audio_spr:
+                out = torch.cat([out, latent[:, self.image_channels :].flatten(1)], dim=1)
+            return out
+        if not self.audio_spr:
+            latent = torch.cat([image, torch.zeros_like(latent[:, self.image_channels :])], 1)
         return _apply(self.projection, latent.flatten(1), None, "projection")
 
     def predict(self, latent: torch.Tensor) -> torch.Tensor:
