@@ -288,26 +288,17 @@ class ValueNetwork(nn.Module):
         channels = self.encoder.out_channels
         lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
         self.image_channels = int(channels)
-        # The audio encoder and its fusion (agents/audio.py); its output, the audio part of
-        # the latent, is C_a channels after the image's.
-        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
         self.audio_encoder = None
+        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
         if audio_shape is not None and audio_channels > 0:
+            # The audio encoder and its fusion (agents/audio.py): the audio part of the
+            # latent, C_a channels after the image's.
             self.audio_encoder = AudioFusion(
                 audio_shape[0], audio_shape[1], latent=(channels, lh, lw), options=options
             )
             channels += audio_channels
         self.latent_shape = (int(channels), int(lh), int(lw))
-        # "projection" fusion: the projection sees the image channels; the audio part joins
-        # after it, on the Q path (the head's input) and, with audio SPR, on the SPR path.
-        self.audio_after_projection = self.audio_encoder is not None and options.fusion == (
-            "projection"
-        )
-        self.audio_spr = self.audio_encoder is None or options.spr
-        audio_flat = (channels - self.image_channels) * lh * lw
-        flat = (self.image_channels if self.audio_after_projection else channels) * lh * lw
-        head_in = hidden_dim + (audio_flat if self.audio_after_projection else 0)
-        spr_dim = hidden_dim + (audio_flat if self.audio_after_projection and options.spr else 0)
+        flat, head_in, spr_dim = self._widths(options, hidden_dim)
         self.projection = (
             NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
         )
@@ -322,6 +313,21 @@ class ValueNetwork(nn.Module):
         )
         self.renorm = renorm
         self.noisy = noisy
+
+    def _widths(self, options: AudioOptions, hidden: int) -> tuple[int, int, int]:
+        """The inputs of the projection and the head, and the SPR width. With the
+        "projection" fusion the projection sees the image channels; the audio part joins
+        after it, on the Q path (the head's input) and, with audio SPR, on the SPR path."""
+        channels, lh, lw = self.latent_shape
+        self.audio_after_projection = (
+            self.audio_encoder is not None and options.fusion == "projection"
+        )
+        self.audio_spr = self.audio_encoder is None or options.spr
+        if not self.audio_after_projection:
+            return channels * lh * lw, hidden, hidden
+        audio_flat = (channels - self.image_channels) * lh * lw
+        spr_dim = hidden + (audio_flat if options.spr else 0)
+        return self.image_channels * lh * lw, hidden + audio_flat, spr_dim
 
     # -- pieces -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:

@@ -138,9 +138,9 @@ def test_shuffled_resumes_exactly(replay):
 
 
 def test_agent_audio_from_replay_equals_the_audio_it_acted_on():
-    """A real ALE run (shuffled audio) through the value agent: the normalized audio stack (and the audio
-    encoder's output) of every stored step, sampled back from replay, equal those built
-    from the observation the agent acted on."""
+    """A real ALE run (shuffled audio) through the value agent: the normalized audio stack
+    (and the audio encoder's output) of every stored step, sampled back from replay, equal
+    those built from the observation the agent acted on."""
     env = make_atari(GAME, seed=3, protocol=dataclasses.replace(P, audio="shuffled"))
     config = override(BBF, {**TINY, "learning_starts": 10**6, "spr_weight": 0.0}, where="t")
     agent = get_agent("value").make(config, obs_spec=env.obs_spec(), seed=0)
