@@ -16,6 +16,7 @@ from agents.audio import SILENCE, log_mel, mel_filterbank, normalize_audio
 from agents.networks import latent_hw
 from agents.protocol import ObsSpec
 from agents.registry import get_agent
+from agents.testing import drive
 from agents.value import BBF, PRESETS, SEM3, build_network, config_diff, parameter_counts
 from bench.core.config import override
 from bench.core.errors import BenchError
@@ -211,3 +212,23 @@ def test_attention_output_depends_on_where_the_query_is():
     latent = net.encode(image_batch(1), audio_batch(1))
     part = latent[0, net.image_channels :].flatten(1)  # (C_a, h*w)
     assert part.std(dim=1).max() > 0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"audio_encoder": "logmel", "audio_fusion": "attention"},
+        {"audio_encoder": "waveform", "audio_fusion": "projection", "audio_spr": False},
+    ],
+)
+def test_a_gradient_step_with_audio_moves_the_audio_encoder(changes):
+    """One learning step from replay (C51 and SPR losses, targets from the target network)
+    with each fusion path: finite losses, and the audio encoder's weights move."""
+    config = cfg(learning_starts=10**6, spr_steps=2, **changes)
+    agent = get_agent("value").make(config, obs_spec=AUDIO, seed=0)
+    drive(agent, AUDIO, np.random.default_rng(0), 16)
+    before = {k: v.clone() for k, v in agent.online.audio_encoder.state_dict().items()}
+    agent._train(1)
+    assert math.isfinite(agent.last["loss"]) and agent.last["spr_loss"] > 0
+    after = agent.online.audio_encoder.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
