@@ -20,7 +20,7 @@ from bench.env.protocol import FULL_AUDIO_MODES, ProtocolConfig
 from tests.agents.conftest import TINY
 
 # Short episodes: resets and padding are covered. No no-op starts, so that every entry the
-# env makes is one the test sees (no-op steps feed the shuffled reservoir too).
+# env makes is one the test sees (no-op steps feed the shuffled window too).
 P = ProtocolConfig(max_episode_steps=80, noop_max=0)
 GAME = "Assault"  # sound on most steps
 
@@ -88,29 +88,29 @@ def test_image_off_sees_no_frame_and_hears_on(runs):
         np.testing.assert_array_equal(i["audio"], o["audio"])
 
 
-def test_shuffle_draws_uniformly_from_the_past_through_the_reservoir():
-    """With a 3-row reservoir over 40 entries, the entry heard at step 40 is each earlier
-    step about equally often (Vitter's algorithm R, then a uniform pick)."""
-    picks = np.zeros(40, int)
-    for seed in range(2000):
-        rng = np.random.default_rng(seed)
-        pool, seen = np.zeros((3, 1), np.uint8), 0
-        for t in range(40):
-            seen = shuffle_step(pool, seen, np.array([t], np.uint8), rng)
-        entry = np.array([255], np.uint8)
-        shuffle_step(pool, seen, entry, rng)
-        picks[int(entry[0])] += 1
-    expected = 2000 / 40
-    assert picks.min() > 0.5 * expected and picks.max() < 1.6 * expected
-    chi2 = ((picks - expected) ** 2 / expected).sum()
-    assert chi2 < 75  # 39 degrees of freedom: p ~ 0.0005
+def test_shuffle_hears_each_entry_of_the_window_about_once():
+    """With a window of 8: each entry is heard by a uniform draw among the 8 before it, so
+    once the window is full every true entry is heard about once (Poisson-like counts),
+    never at its own step, and never more than 8 steps later."""
+    rng = np.random.default_rng(0)
+    window, seen, heard = np.zeros((8, 2), np.uint8), 0, []
+    for t in range(4000):
+        entry = np.array([t % 256, t // 256], np.uint8)
+        seen = shuffle_step(window, seen, entry, rng)
+        heard.append(int(entry[0]) + 256 * int(entry[1]))
+    lags = np.arange(1, 4000) - np.array(heard[1:])
+    assert lags.min() >= 1 and lags[8:].max() <= 8
+    assert np.bincount(lags[8:], minlength=9)[1:].min() > 0.85 * len(lags[8:]) / 8
+    uses = np.bincount(np.array(heard[1:]), minlength=4000)[100:3900]
+    assert abs(uses.mean() - 1.0) < 0.03
+    assert (uses == 0).mean() == pytest.approx((7 / 8) ** 8, abs=0.04)  # about e^-1
 
 
 @pytest.mark.parametrize("replay", [True, False])
 def test_shuffled_resumes_exactly(replay):
     """A checkpoint of the env (through the safe state format) continues the shuffled
     stream exactly: by replaying its log (the default with audio), the sound and the draws
-    are those of an uninterrupted run; from the emulator snapshot, the reservoir and its
+    are those of an uninterrupted run; from the emulator snapshot, the window and its
     generator are restored as they were."""
     protocol = dataclasses.replace(P, audio="shuffled")
     env = make_atari(GAME, seed=7, protocol=protocol)

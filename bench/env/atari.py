@@ -37,13 +37,16 @@ The audio controls (``protocol.audio``; the same observation shapes as "on", so 
 network) are applied to each new stack entry as it is made, so that the agent, its replay
 and a resumed run all hold what the agent heard:
   - "silent": the entry is silence (128); the zero padding of the stacks stays;
-  - "shuffled": the entry is the (true) audio entry of an earlier step of this env, drawn
-    uniformly from all of them: a reservoir (Vitter's algorithm R) of up to
-    ``SHUFFLE_POOL`` true entries is a uniform sample of the env's past entries, and a
-    uniform pick from it is a uniform pick from the past. The first entry after seeding
-    (a reset's silence) has no past and is silence. Draws come from a generator seeded from
-    the env's seed; the reservoir and the generator are part of the env's state. Each
-    evaluation episode's env shuffles its own sound;
+  - "shuffled": the entry is the true audio entry of another step of this env, drawn
+    uniformly from the last ``SHUFFLE_WINDOW`` entries before it (all of them while there
+    are fewer; the first entry after seeding, a reset's silence, has none and is silence).
+    Each true entry is then heard about once (more often within the first window), at a
+    random offset of up to ``SHUFFLE_WINDOW`` steps (about 70 s of game time): the sound's
+    distribution over the run is kept, its timing with the game is not. A uniform draw from
+    the whole past would instead hear the run's first steps far more often than its last.
+    Draws come from a generator seeded from the env's seed; the window of true entries and
+    the generator are part of the env's state. Each evaluation episode's env shuffles its
+    own sound;
   - "image_off": the image stack is all zeros (every frame blank), the sound is "on"'s.
 
 Continuous actions (``protocol.actions: continuous``, CALE): the agent's action is a
@@ -110,9 +113,9 @@ from bench.env.protocol import (
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform
-# "shuffled" audio: true audio entries kept for the draws (8 MB at 2,048 samples; the
-# pages of a short evaluation episode's env are never touched).
-SHUFFLE_POOL = 4096
+# "shuffled" audio: the true audio entries drawn from, a ring of the last 1,024 (2 MB at
+# 2,048 samples; the pages a short evaluation episode's env never fills are never touched).
+SHUFFLE_WINDOW = 1024
 # 2: the pooled screen buffers are part of the state. The continuous actions' log
 # ("float_log") is optional within version 2: a state without it has none (discrete).
 STATE_VERSION = 2
@@ -154,23 +157,18 @@ class _Skip(NamedTuple):
     game_over: bool
 
 
-def shuffle_step(pool: np.ndarray, seen: int, entry: np.ndarray, rng: np.random.Generator) -> int:
-    """Replace ``entry`` (in place) with a uniformly drawn one of the ``seen`` earlier true
-    entries, silence when there are none, then offer its true value to the reservoir
-    ``pool`` (N, samples) (Vitter's algorithm R: after it, ``pool[:min(seen + 1, N)]`` is a
-    uniform sample of the ``seen + 1`` true entries). Returns ``seen + 1``."""
+def shuffle_step(window: np.ndarray, seen: int, entry: np.ndarray, rng: np.random.Generator) -> int:
+    """Replace ``entry`` (in place) with one of the last ``min(seen, N)`` true entries,
+    drawn uniformly (silence when there are none), then store its true value in the ring
+    ``window`` (N, samples) of the last N, which holds ``seen`` entries so far. Returns
+    ``seen + 1``."""
     true = entry.copy()
-    kept = min(seen, len(pool))
+    kept = min(seen, len(window))
     if kept:
-        entry[:] = pool[int(rng.integers(kept))]
+        entry[:] = window[int(rng.integers(kept))]
     else:
         entry.fill(SILENCE)
-    if seen < len(pool):
-        pool[seen] = true
-    else:
-        slot = int(rng.integers(seen + 1))
-        if slot < len(pool):
-            pool[slot] = true
+    window[seen % len(window)] = true
     return seen + 1
 
 
@@ -376,11 +374,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         # joystick action here and their 3 floats in a log of their own.
         self._log = array("b")
         self._float_log = array("f")
-        # "shuffled": the reservoir of true audio entries and its generator (a third stream
-        # of the env's seed; the first two are the emulator's and the no-ops').
+        # "shuffled": the window of true audio entries and its generator (a third stream of
+        # the env's seed; the first two are the emulator's and the no-ops').
         self._shuffle_rng = np.random.default_rng(spawn(self.seed, 3)[2])
         shuffled = self._audio == "shuffled"
-        self._shuffle_pool = np.zeros((SHUFFLE_POOL if shuffled else 0, self._samples), np.uint8)
+        self._shuffle_pool = np.zeros((SHUFFLE_WINDOW if shuffled else 0, self._samples), np.uint8)
         self._shuffle_seen = 0
 
     # ------------------------------------------------------------------------------ spaces
@@ -647,11 +645,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         }
 
     def _shuffle_state(self) -> dict[str, Any] | None:
-        """The "shuffled" control's reservoir (its filled rows), count and generator."""
+        """The "shuffled" control's window (its filled rows), count and generator."""
         if self._audio != "shuffled":
             return None
         return {
-            "pool": self._shuffle_pool[: min(self._shuffle_seen, SHUFFLE_POOL)].copy(),
+            "pool": self._shuffle_pool[: min(self._shuffle_seen, SHUFFLE_WINDOW)].copy(),
             "seen": self._shuffle_seen,
             "rng": self._shuffle_rng.bit_generator.state,
         }

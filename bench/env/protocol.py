@@ -18,7 +18,8 @@ from bench.core.spaces import ACTION_KINDS, ActionKind
 # What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's);
 # or one of the controls of "on", which give the agent the same observation shapes (and so
 # the same network) as "on": "silent" (every step's audio is silence), "shuffled" (every
-# step's audio is that of another, uniformly drawn earlier step of the same env), and
+# step's audio is that of another step of the same env, drawn uniformly from the 1,024
+# before it), and
 # "image_off" (the sound of "on", every frame blank). bench/env/atari.py applies them where
 # the observation is made, so the replay stores what the agent heard.
 AudioMode = Literal["off", "on", "sem3", "silent", "shuffled", "image_off"]
