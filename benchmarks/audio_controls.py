@@ -12,7 +12,6 @@ encoder and fusion, equal across on/silent/shuffled/image_off.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -63,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1000)
     args = p.parse_args(argv)
     print(
-        "| game | mode | non-silent steps | mean abs(x-128) | non-zero pixels | shuffled: earlier true / own step |"
+        "| game | mode | non-silent steps | mean abs(x-128) | non-zero pixels "
+        "| shuffled: earlier true / own step |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for game in GAMES:
@@ -74,25 +74,24 @@ def main(argv: list[str] | None = None) -> int:
             origin = ""
             if mode == "shuffled":
                 origin = "{:.3f} / {:.3f}".format(*shuffled_origin(runs["on"][0], audio))
-            print(
-                f"| {game} | {mode} | {loud:.3f} | {level:.2f} | {(images > 0).mean():.3f} | {origin} |"
-            )
+            pixels = (images > 0).mean()
+            print(f"| {game} | {mode} | {loud:.3f} | {level:.2f} | {pixels:.3f} | {origin} |")
     print()
-    spec = make_atari(
-        "RoadRunner", seed=0, protocol=dataclasses.replace(ProtocolConfig(), audio="on")
-    ).obs_spec()
+    spec = make_atari("RoadRunner", seed=0, protocol=ProtocolConfig(audio="on")).obs_spec()
     specs = {
         m: make_atari("RoadRunner", seed=0, protocol=ProtocolConfig(audio=m)).obs_spec()
         for m in FULL_AUDIO_MODES
     }
     assert all(s == spec for s in specs.values())
     print(
-        "| sem3 preset, RoadRunner (18 actions) | audio_encoder | projection | predictor | head | total |"
+        "| sem3 preset, RoadRunner (18 actions) | audio_encoder | projection | predictor "
+        "| head | total |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    video = parameter_counts(SEM3, ObsSpec(num_actions=spec.num_actions))
+    v = parameter_counts(SEM3, ObsSpec(num_actions=spec.num_actions))
     print(
-        f"| audio off (video only) | 0 | {video['projection']:,} | {video['predictor']:,} | {video['head']:,} | {video['total']:,} |"
+        f"| audio off (video only) | 0 | {v['projection']:,} | {v['predictor']:,} "
+        f"| {v['head']:,} | {v['total']:,} |"
     )
     for encoder in ("waveform", "logmel"):
         for fusion in ("channels", "projection", "attention"):
@@ -103,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             assert all(c == counts["on"] for c in counts.values())
             c = counts["on"]
             print(
-                f"| {encoder} / {fusion} (on = silent = shuffled = image_off) | {c['audio_encoder']:,} "
-                f"| {c['projection']:,} | {c['predictor']:,} | {c['head']:,} | {c['total']:,} |"
+                f"| {encoder} / {fusion} (on = silent = shuffled = image_off) "
+                f"| {c['audio_encoder']:,} | {c['projection']:,} | {c['predictor']:,} "
+                f"| {c['head']:,} | {c['total']:,} |"
             )
     return 0
 
