@@ -146,7 +146,7 @@ def test_agent_audio_from_replay_equals_the_audio_it_acted_on():
     agent = get_agent("value").make(config, obs_spec=env.obs_spec(), seed=0)
     obs, _ = env.reset()
     acted = []
-    for _ in range(120):
+    for _ in range(300):
         action = int(agent.act({k: v[None] for k, v in obs.items()}, eval_mode=False)[0])
         acted.append(agent._audio(obs["audio"][None])[0])
         nxt, _, terminated, truncated, info = env.step(action)
