@@ -1,10 +1,12 @@
 """Networks of the value-based agent: encoders, audio encoder, projection, SPR, heads.
 
-Layouts are PyTorch's (N, C, H, W). Parameters live in six top-level modules whose names
-are the reset and parameter-count groups: ``encoder``, ``audio_encoder``, ``projection``,
-``transition_model``, ``predictor``, ``head``. Padding follows TensorFlow/Flax ``SAME``
-where the reference code uses it (the extra pixel goes right/bottom), because a ``VALID``
-max-pool shrinks BBF's latent from 11x11 to 9x9 (a bug of several ports, SEM3's included).
+Layouts are PyTorch's (N, C, H, W). Parameters live in top-level modules whose names are
+the reset and parameter-count groups: ``encoder``, ``audio_encoder``, ``projection`` (a
+dense layer, or a soft-MoE over tokens: agents/moe.py), ``transition_model``,
+``predictor``, ``head``, ``sequence_model`` (the masked contrastive transformer).
+Padding follows TensorFlow/Flax ``SAME`` where the reference code uses it (the extra pixel
+goes right/bottom), because a ``VALID`` max-pool shrinks BBF's latent from 11x11 to 9x9 (a
+bug of several ports, SEM3's included).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.audio import AudioFusion, AudioOptions
+from agents.contrastive import MaskedSequenceModel
+from agents.moe import MoESpec, SoftMoEProjection
 
 # Per-sample factorized noise of each noisy layer, by module name: (f(eps_in), f(eps_out)).
 Noise = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -29,6 +33,7 @@ MODULE_GROUPS = (
     "transition_model",
     "predictor",
     "head",
+    "sequence_model",  # the masked contrastive objective's transformer (agents/contrastive.py)
 )
 
 
@@ -139,13 +144,20 @@ class ResidualStage(nn.Module):
 class ImpalaEncoder(nn.Module):
     """Impala CNN (16, 32, 32) x width scale, ReLU at the end."""
 
-    def __init__(self, in_channels: int, *, width_scale: float = 1.0, pool_padding: str = "same"):
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        width_scale: float = 1.0,
+        pool_padding: str = "same",
+        num_blocks: int = 2,
+    ):
         super().__init__()
         dims = [int(d * width_scale) for d in (16, 32, 32)]
         stages = []
         cin = in_channels
         for d in dims:
-            stages.append(ResidualStage(cin, d, pool_padding=pool_padding))
+            stages.append(ResidualStage(cin, d, num_blocks=num_blocks, pool_padding=pool_padding))
             cin = d
         self.stages = nn.ModuleList(stages)
         self.out_channels = dims[-1]
@@ -212,12 +224,17 @@ class Head(nn.Module):
         self.num_actions = num_actions
         self.num_atoms = num_atoms
 
-    def forward(self, x: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, noise: Noise | None = None, value_x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``value_x``: the value stream's own input (SPR's per-stream hidden layers);
+        None gives both streams ``x``."""
         adv = _apply(self.advantage, x, noise, "head.advantage")
         adv = adv.view(-1, self.num_actions, self.num_atoms)
         if self.value is None:
             return adv
-        value = _apply(self.value, x, noise, "head.value").view(-1, 1, self.num_atoms)
+        v_in = x if value_x is None else value_x
+        value = _apply(self.value, v_in, noise, "head.value").view(-1, 1, self.num_atoms)
         return value + adv - adv.mean(dim=1, keepdim=True)
 
 
@@ -227,17 +244,53 @@ def _apply(layer: nn.Module, x: torch.Tensor, noise: Noise | None, name: str) ->
     return layer(x)
 
 
+def noisy_or_linear(n_in: int, n_out: int, *, noisy: bool, sigma0: float) -> nn.Module:
+    return NoisyLinear(n_in, n_out, sigma0=sigma0) if noisy else nn.Linear(n_in, n_out)
+
+
+class StreamProjection(nn.Module):
+    """SPR's dueling head's hidden layers, one per stream: value and advantage, each
+    flat -> hidden (mila-iqia/spr models.py:607-629). The SPR projection is their
+    concatenation before ReLU and noise (2 x hidden; its QL1Head, models.py:656-687)."""
+
+    def __init__(self, n_in: int, hidden: int, *, noisy: bool, sigma0: float):
+        super().__init__()
+        self.value = noisy_or_linear(n_in, hidden, noisy=noisy, sigma0=sigma0)
+        self.advantage = noisy_or_linear(n_in, hidden, noisy=noisy, sigma0=sigma0)
+
+
+def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` unchanged, with the gradient flowing back through it multiplied by ``scale``
+    (SPR's dueling head scales what it passes to the encoder by 2^-1/2)."""
+    if scale == 1.0 or not x.requires_grad:
+        return x
+    x = x.view_as(x)  # a node of its own: only this path's gradient is scaled
+    x.register_hook(lambda g: g * scale)
+    return x
+
+
 class TransitionModel(nn.Module):
     """SPR's convolutional transition model: action one-hot broadcast over H x W, concat,
     conv 3x3 + ReLU, conv 3x3 + ReLU, renormalize. BatchNorm is optional (SPR's paper code
-    had it; BBF has none). Shared weights across steps."""
+    had it; BBF has none). ``norm_order`` "conv_bn_relu": BN after each conv, before its
+    ReLU; "conv_relu_bn": SPR's conv, ReLU, BN, conv, ReLU (one BN, models.py:927-934).
+    Shared weights across steps."""
 
-    def __init__(self, channels: int, num_actions: int, *, batchnorm: bool, renorm: bool):
+    def __init__(
+        self,
+        channels: int,
+        num_actions: int,
+        *,
+        batchnorm: bool,
+        renorm: bool,
+        norm_order: str = "conv_bn_relu",
+    ):
         super().__init__()
         self.conv1 = SameConv2d(channels + num_actions, channels, 3, 1, padding="same")
         self.conv2 = SameConv2d(channels, channels, 3, 1, padding="same")
+        self.relu_first = norm_order == "conv_relu_bn"
         self.bn1 = nn.BatchNorm2d(channels) if batchnorm else None
-        self.bn2 = nn.BatchNorm2d(channels) if batchnorm else None
+        self.bn2 = nn.BatchNorm2d(channels) if batchnorm and not self.relu_first else None
         self.num_actions = num_actions
         self.renorm = renorm
 
@@ -245,11 +298,17 @@ class TransitionModel(nn.Module):
         onehot = F.one_hot(action, self.num_actions).to(latent.dtype)
         onehot = onehot[:, :, None, None].expand(-1, -1, *latent.shape[-2:])
         x = self.conv1(torch.cat([latent, onehot], dim=1))
-        if self.bn1 is not None:
-            x = self.bn1(x)
-        x = self.conv2(F.relu(x))
-        if self.bn2 is not None:
-            x = self.bn2(x)
+        if self.relu_first:
+            x = F.relu(x)
+            if self.bn1 is not None:
+                x = self.bn1(x)
+            x = self.conv2(x)
+        else:
+            if self.bn1 is not None:
+                x = self.bn1(x)
+            x = self.conv2(F.relu(x))
+            if self.bn2 is not None:
+                x = self.bn2(x)
         x = F.relu(x)
         return renormalize(x) if self.renorm else x
 
@@ -276,58 +335,89 @@ class ValueNetwork(nn.Module):
         spr: bool,
         transition_batchnorm: bool,
         audio_channels: int,
+        head_structure: str = "shared",
+        head_grad_scale: float = 1.0,
+        transition_norm_order: str = "conv_bn_relu",
+        impala_blocks: int = 2,
+        moe: MoESpec | None = None,
+        sequence_model: tuple[int, int, int] | None = None,  # (length, depth, width)
         audio: AudioOptions | None = None,
     ):
         super().__init__()
-        stack, height, width = image_shape
+        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
+        encoders = (encoder, image_shape, audio_shape, width_scale, padding)
+        channels, lh, lw = self._encoders(*encoders, audio=options, impala_blocks=impala_blocks)
+        self.latent_shape = (int(channels), int(lh), int(lw))
+        audio_flat = self._audio_fusion(options)
+        # "shared": one hidden layer feeds both streams and is SPR's projection (BBF);
+        # "streams": a hidden layer per stream, SPR's projection their concatenation.
+        streams = head_structure == "streams"
+        seen = (self.projected_channels, lh, lw)  # what the projection sees
+        self.projection: nn.Module = (
+            StreamProjection(math.prod(seen), hidden_dim, noisy=noisy, sigma0=sigma0)
+            if streams
+            else _projection(seen, hidden_dim, noisy, sigma0, moe)
+        )
+        transition = dict(batchnorm=transition_batchnorm, renorm=renorm)
+        self.transition_model = (
+            TransitionModel(channels, num_actions, **transition, norm_order=transition_norm_order)
+            if spr
+            else None
+        )
+        projected = (2 * hidden_dim if streams else hidden_dim) + audio_flat * self.audio_spr
+        self.predictor = nn.Linear(projected, projected) if spr else None
+        self.head_grad_scale = head_grad_scale
+        head_in = hidden_dim + audio_flat  # the "projection" fusion's audio part joins here
+        self.head = Head(
+            head_in, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
+        )
+        self.sequence_model = _sequence_model(sequence_model, projected)
+        self.renorm = renorm
+        self.noisy = noisy
+
+    def _encoders(
+        self,
+        encoder: str,
+        image_shape: tuple[int, ...],
+        audio_shape: tuple[int, ...] | None,
+        width_scale: float,
+        padding: str,
+        *,
+        audio: AudioOptions,
+        impala_blocks: int,
+    ) -> tuple[int, int, int]:
+        """Build the image (and audio) encoders; returns the latent's (C, h, w)."""
         self.encoder: ImpalaEncoder | NatureEncoder
+        self.audio_encoder: AudioFusion | None = None
+        stack, height, width = image_shape
         if encoder == "impala":
-            self.encoder = ImpalaEncoder(stack, width_scale=width_scale, pool_padding=padding)
+            self.encoder = ImpalaEncoder(
+                stack, width_scale=width_scale, pool_padding=padding, num_blocks=impala_blocks
+            )
         else:
             self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
         channels = self.encoder.out_channels
         lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
         self.image_channels = int(channels)
-        self.audio_encoder = None
-        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
-        if audio_shape is not None and audio_channels > 0:
+        if audio_shape is not None and audio.channels > 0:
             # The audio encoder and its fusion (agents/audio.py): the audio part of the
             # latent, C_a channels after the image's.
             self.audio_encoder = AudioFusion(
-                audio_shape[0], audio_shape[1], latent=(channels, lh, lw), options=options
+                audio_shape[0], audio_shape[1], latent=(channels, lh, lw), options=audio
             )
-            channels += audio_channels
-        self.latent_shape = (int(channels), int(lh), int(lw))
-        flat, head_in, spr_dim = self._widths(options, hidden_dim)
-        self.projection = (
-            NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
-        )
-        self.transition_model = (
-            TransitionModel(channels, num_actions, batchnorm=transition_batchnorm, renorm=renorm)
-            if spr
-            else None
-        )
-        self.predictor = nn.Linear(spr_dim, spr_dim) if spr else None
-        self.head = Head(
-            head_in, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
-        )
-        self.renorm = renorm
-        self.noisy = noisy
+            channels += audio.channels
+        return channels, lh, lw
 
-    def _widths(self, options: AudioOptions, hidden: int) -> tuple[int, int, int]:
-        """The inputs of the projection and the head, and the SPR width. With the
-        "projection" fusion the projection sees the image channels; the audio part joins
-        after it, on the Q path (the head's input) and, with audio SPR, on the SPR path."""
-        channels, lh, lw = self.latent_shape
-        self.audio_after_projection = (
-            self.audio_encoder is not None and options.fusion == "projection"
-        )
+    def _audio_fusion(self, options: AudioOptions) -> int:
+        """Where the audio part goes; returns its width after the projection (0 unless the
+        fusion is "projection": the projection then sees the image channels only, and the
+        audio part joins after it, at the head's input and, with audio SPR, on SPR's path)."""
+        after = self.audio_encoder is not None and options.fusion == "projection"
+        self.audio_after_projection = after
         self.audio_spr = self.audio_encoder is None or options.spr
-        if not self.audio_after_projection:
-            return channels * lh * lw, hidden, hidden
-        audio_flat = (channels - self.image_channels) * lh * lw
-        spr_dim = hidden + (audio_flat if options.spr else 0)
-        return self.image_channels * lh * lw, hidden + audio_flat, spr_dim
+        channels, lh, lw = self.latent_shape
+        self.projected_channels = self.image_channels if after else channels
+        return (channels - self.image_channels) * lh * lw if after else 0
 
     # -- pieces -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
@@ -342,29 +432,44 @@ class ValueNetwork(nn.Module):
             latent = torch.cat([latent, self.audio_encoder(latent, audio)], dim=1)
         return latent
 
-    def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
-        """(B, actions, atoms): the projection, ReLU, then the head (with the "projection"
-        fusion, the head sees the projection's output and the audio part)."""
+    def _split(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(what the projection sees, flattened; the audio part that joins after it, or
+        None): the whole latent unless the fusion is "projection"."""
         if not self.audio_after_projection:
-            x = F.relu(_apply(self.projection, latent.flatten(1), noise, "projection"))
-            return self.head(x, noise)
-        image, audio = latent[:, : self.image_channels], latent[:, self.image_channels :]
-        x = F.relu(_apply(self.projection, image.flatten(1), noise, "projection"))
-        return self.head(torch.cat([x, audio.flatten(1)], dim=1), noise)
+            return latent.flatten(1), None
+        c = self.image_channels
+        return latent[:, :c].flatten(1), latent[:, c:].flatten(1)
+
+    def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
+        """(B, actions, atoms): the projection, ReLU, then the head (with separate streams:
+        each stream's hidden layer, ReLU, its output layer). The gradient into the latent
+        is scaled by ``head_grad_scale``."""
+        x, after = self._split(scale_grad(latent, self.head_grad_scale))
+
+        def joined(h: torch.Tensor) -> torch.Tensor:  # the "projection" fusion's audio part
+            return F.relu(h) if after is None else torch.cat([F.relu(h), after], dim=1)
+
+        if isinstance(self.projection, StreamProjection):
+            value = _apply(self.projection.value, x, noise, "projection.value")
+            adv = _apply(self.projection.advantage, x, noise, "projection.advantage")
+            return self.head(joined(adv), noise, value_x=joined(value))
+        return self.head(joined(_apply(self.projection, x, noise, "projection")), noise)
 
     def project(self, latent: torch.Tensor) -> torch.Tensor:
-        """SPR's path: the projection without ReLU and without noise. Without audio SPR
-        (``AudioOptions.spr``) the audio part is left out of it: zeroed, or (with the
-        "projection" fusion) not appended."""
-        image = latent[:, : self.image_channels]
-        if self.audio_after_projection:
-            out = _apply(self.projection, image.flatten(1), None, "projection")
-            if self.audio_spr:
-                out = torch.cat([out, latent[:, self.image_channels :].flatten(1)], dim=1)
-            return out
-        if not self.audio_spr:
-            latent = torch.cat([image, torch.zeros_like(latent[:, self.image_channels :])], 1)
-        return _apply(self.projection, latent.flatten(1), None, "projection")
+        """SPR's path: the projection without ReLU and without noise ((B, hidden), or
+        (B, 2 x hidden) with separate streams: value then advantage, as SPR's QL1Head).
+        Without audio SPR (``AudioOptions.spr``) the audio part is left out of it: zeroed,
+        or (with the "projection" fusion) not appended; with it, the "projection" fusion
+        appends the audio part."""
+        if not self.audio_spr and not self.audio_after_projection:
+            c = self.image_channels
+            latent = torch.cat([latent[:, :c], torch.zeros_like(latent[:, c:])], dim=1)
+        x, after = self._split(latent)
+        if isinstance(self.projection, StreamProjection):
+            out = torch.cat([self.projection.value(x), self.projection.advantage(x)], dim=1)
+        else:
+            out = _apply(self.projection, x, None, "projection")
+        return out if after is None or not self.audio_spr else torch.cat([out, after], dim=1)
 
     def predict(self, latent: torch.Tensor) -> torch.Tensor:
         if self.predictor is None:
@@ -418,6 +523,36 @@ class ValueNetwork(nn.Module):
         return noise
 
 
+def _projection(
+    latent_shape: tuple[int, int, int],
+    hidden_dim: int,
+    noisy: bool,
+    sigma0: float,
+    moe: MoESpec | None,
+) -> nn.Module:
+    """The dense projection of the flattened latent (noisy or not), or a soft-MoE over its
+    tokens (agents/moe.py; never noisy)."""
+    if moe is not None:
+        return SoftMoEProjection(
+            latent_shape,
+            tokens=moe.tokens,
+            experts=moe.experts,
+            expert_dim=moe.expert_dim,
+            single_expert=moe.single_expert,
+            out_dim=hidden_dim,
+        )
+    flat = math.prod(latent_shape)
+    return NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
+
+
+def _sequence_model(spec: tuple[int, int, int] | None, dim: int) -> MaskedSequenceModel | None:
+    """M-CURL's transformer over ``dim``-wide projected frames; spec (length, depth, width)."""
+    if spec is None:
+        return None
+    length, depth, width = spec
+    return MaskedSequenceModel(dim, seq_len=length, depth=depth, width=width)
+
+
 def group_of(param_name: str) -> str:
     return param_name.split(".", 1)[0]
 
@@ -438,6 +573,7 @@ def initialize(
     scheme: str,
     groups: Iterable[str] | None = None,
     noisy_init: str = "scheme",
+    noisy_bias_sigma: str = "fan_in",
 ) -> None:
     """(Re)initialize parameters in place from ``generator`` (on CPU, then copied).
 
@@ -446,7 +582,9 @@ def initialize(
     ablation because several ports use it silently. Noisy layers: sigma = sigma0 /
     sqrt(fan_in); mu as the scheme says (``noisy_init="scheme"``), or weight and bias
     uniform in +-1/sqrt(fan_in) (``"fortunato"``: Fortunato et al. 3.2, Dopamine's
-    NoisyNetwork). BatchNorm: weight 1, bias 0, running stats reset.
+    NoisyNetwork). The noisy bias sigma is sigma0 / sqrt(fan_in), or sigma0 / sqrt(fan_out)
+    (``noisy_bias_sigma="fan_out"``: SPR's NoisyLinear, models.py:725). BatchNorm: weight 1,
+    bias 0, running stats reset.
     """
     wanted = None if groups is None else set(groups)
     for mod_name, module in net.named_modules():
@@ -457,11 +595,16 @@ def initialize(
             mu_scheme = "fortunato" if noisy_init == "fortunato" else scheme
             _init_weight(module.weight, module.bias, generator, mu_scheme)
             module.weight_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
-            module.bias_sigma.fill_(module.sigma0 / math.sqrt(module.in_features))
+            bias_fan = module.out_features if noisy_bias_sigma == "fan_out" else module.in_features
+            module.bias_sigma.fill_(module.sigma0 / math.sqrt(bias_fan))
         elif isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
             _init_weight(module.weight, module.bias, generator, scheme)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.BatchNorm2d | nn.LayerNorm):
             module.reset_parameters()
+        elif isinstance(module, nn.MultiheadAttention):  # its packed q, k, v kernel
+            _init_weight(module.in_proj_weight, module.in_proj_bias, generator, scheme)
+        if hasattr(module, "init_own_parameters"):  # soft-MoE, sequence model: raw kernels
+            module.init_own_parameters(lambda w, b: _init_weight(w, b, generator, scheme))
 
 
 def _init_weight(

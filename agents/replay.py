@@ -121,7 +121,12 @@ class ReplayBuffer:
         audio_shape: tuple[int, ...] | None = None,
         prioritized: bool = True,
         action_shape: tuple[int, ...] = (),
+        new_priority: str = "max",
+        stratified: bool = True,
     ):
+        """``new_priority``: a new step's priority, the maximum so far ("max", Schaul et
+        al.) or 1 ("one": rlpyt's default_priority ** alpha, SPR's code). ``stratified``:
+        prioritized draws one per equal-mass stratum, or independent (rlpyt's)."""
         self.capacity = int(capacity)
         self.stack = int(image_shape[0])
         self.frame_shape = tuple(image_shape[1:])
@@ -141,6 +146,8 @@ class ReplayBuffer:
         self.count = 0  # steps ever added
         self.prioritized = prioritized
         self.tree = SumTree(self.capacity) if prioritized else None
+        self.new_priority = new_priority
+        self.stratified = stratified
 
     # -- adding -------------------------------------------------------------------------
     def add(
@@ -176,8 +183,9 @@ class ReplayBuffer:
         self.boundaries[slot] = terminal or episode_end
         self.segment_start[slot] = start
         if self.tree is not None:
-            # New items at the maximum priority seen so far (Schaul et al.).
-            self.tree.set(np.array([slot]), np.array([self.tree.max_priority]))
+            # New items at the maximum priority seen so far (Schaul et al.), or at 1.
+            new = self.tree.max_priority if self.new_priority == "max" else 1.0
+            self.tree.set(np.array([slot]), np.array([new]))
         self.count += 1
 
     def __len__(self) -> int:
@@ -219,14 +227,15 @@ class ReplayBuffer:
         """Absolute steps to train on: stratified by priority, or uniform; invalid draws are
         redrawn one by one (not stratified), as in the reference buffer. The newest
         ``exclude_newest`` steps are never drawn (the reference buffers keep a window
-        behind their cursor; 0: only what the lookahead needs)."""
+        behind their cursor; 0: only what the lookahead needs). A buffer made with
+        ``stratified=False`` draws ``batch`` independent values over the whole mass (rlpyt)."""
         oldest = self.count - len(self)
         if self.count - oldest <= max(lookahead + 1, exclude_newest):
             raise RuntimeError("not enough steps in replay to sample")
 
         def draw(k: int) -> np.ndarray:
             if self.tree is not None:
-                if k == batch:
+                if k == batch and self.stratified:
                     return self._slot_to_index(self.tree.stratified(k, rng))
                 return self._slot_to_index(self.tree.find(rng.random(k) * self.tree.total))
             return rng.integers(oldest, self.count, size=k)

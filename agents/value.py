@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from agents.audio import AudioOptions, normalize_audio
+from agents.contrastive import masked_contrastive_loss
+from agents.losses import bin_centers, bin_edges, hl_gauss_targets
+from agents.moe import MoESpec
 from agents.networks import (
     MODULE_GROUPS,
     Noise,
@@ -29,6 +32,7 @@ from agents.networks import (
     initialize,
 )
 from agents.protocol import ObsSpec, Transition
+from agents.pruning import MagnitudePruner, is_prune_step, sparsity_at
 from agents.registry import AgentEntry, register
 from agents.replay import Batch, ReplayBuffer
 from bench.core.config import check_finite, override, require, to_dict
@@ -50,6 +54,11 @@ class ValueConfig:
     hidden_dim: int = 2048  # the projection ("dense 2048")
     renormalize: bool = True  # per-sample min-max of the latent and transition outputs
     dueling: bool = True
+    # "shared": one hidden layer (hidden_dim) feeds both streams and is SPR's projection;
+    # "streams": SPR's code: a hidden layer of hidden_dim per stream (value, advantage), the
+    # SPR projection their concatenation and the predictor 2 x hidden_dim wide.
+    head_structure: Literal["shared", "streams"] = "shared"
+    head_grad_scale: float = 1.0  # the head's gradient into the latent (SPR: 2^-1/2)
     distributional: bool = True  # C51; False gives scalar Q with dqn_loss
     dqn_loss: Literal["huber", "mse"] = "huber"  # scalar Q only
     num_atoms: int = 51
@@ -59,6 +68,7 @@ class ValueConfig:
     noisy_sigma0: float = 0.5
     noise_in_eval: bool = True  # the reference keeps the noise on at evaluation
     noisy_init: Literal["scheme", "fortunato"] = "scheme"  # noisy mu: as init, or U(+-1/sqrt(in))
+    noisy_bias_sigma: Literal["fan_in", "fan_out"] = "fan_in"  # bias sigma0/sqrt(in or out)
     noise_draw: Literal["per_sample", "per_batch"] = "per_sample"  # per_batch: one draw a batch,
     # shared by the online and target networks in the target (Dopamine's full Rainbow)
     noise_keys: Literal["independent", "by_size"] = "independent"  # see sample_noise
@@ -96,6 +106,13 @@ class ValueConfig:
     # the other sampled items keep their priority. per_sample: each item its own loss.
     priority_writeback: Literal["reference", "per_sample"] = "reference"
     priority_signal: Literal["cross_entropy", "kl"] = "cross_entropy"  # kl: SPR's code
+    # One stratified draw (a value in each of B equal-mass strata, Dopamine's and BBF's
+    # buffers), or B independent draws over the whole mass (rlpyt's SumTree, SPR's code).
+    priority_sampling: Literal["stratified", "independent"] = "stratified"
+    new_priority: Literal["max", "one"] = "max"  # new items: max priority so far, or 1 (rlpyt)
+    # Where beta's linear schedule starts: env step 0, or learning_starts (rlpyt); it ends
+    # at importance_anneal_steps either way.
+    importance_anneal_from: Literal["start", "learning_starts"] = "start"
     batches_to_group: int = 2  # batches sampled together (one stratified draw), BBF.gin
     # Draws made ahead of their use: BBF's prefetch_to_device(sampler, 2) draws each group
     # two groups early (before the priorities of the groups between are written back, and
@@ -103,8 +120,11 @@ class ValueConfig:
     replay_prefetch: int = 2
     # The newest steps never sampled: "horizon_subsequence" (BBF's buffer: max n + the
     # subsequence length), "horizon" (Dopamine's buffer: max n), "needed" (only what the
-    # n-step window and the subsequence need: a new step can be drawn at once).
-    replay_newest: Literal["needed", "horizon", "horizon_subsequence"] = "horizon_subsequence"
+    # n-step window and the subsequence need: a new step can be drawn at once), "rlpyt"
+    # (SPR's buffer: max n + the subsequence length + 1).
+    replay_newest: Literal["needed", "horizon", "horizon_subsequence", "rlpyt"] = (
+        "horizon_subsequence"
+    )
     learning_starts: int = 2_000  # env steps before the first gradient step
     batch_size: int = 32
     replay_ratio: float = 2.0  # gradient steps per env step (the suite's replay_ratio axis)
@@ -117,6 +137,8 @@ class ValueConfig:
     spr_weight: float = 5.0  # 0 disables SPR (no transition model or predictor)
     spr_steps: int = 5
     transition_batchnorm: bool = False
+    # With BatchNorm: after each conv, before its ReLU; or SPR's conv, ReLU, BN, conv, ReLU.
+    transition_norm_order: Literal["conv_bn_relu", "conv_relu_bn"] = "conv_bn_relu"
     spr_mask: Literal["reference", "shifted", "fixed"] = "reference"  # quirk 2, see replay.py
     # -- augmentation (DrQ) ------------------------------------------------------------
     augmentation: bool = True
@@ -130,6 +152,9 @@ class ValueConfig:
     weight_decay: float = 0.1  # decoupled (AdamW); 0 is Adam
     decay_biases: bool = False  # the reference masks 1-D parameters out of the decay
     grad_clip_norm: float = 0.0  # 0: no clipping
+    # "all": one norm over every parameter; "stem_dynamics": SPR's two clips, encoder and
+    # projection and head together, the transition model alone, the predictor not at all.
+    grad_clip_groups: Literal["all", "stem_dynamics"] = "all"
     # -- resets (shrink and perturb) ---------------------------------------------------
     reset_interval: int = 40_000  # GRADIENT steps; 0 disables resets
     reset_shrink: float = 0.5  # theta <- shrink * theta + perturb * theta_random
@@ -139,6 +164,35 @@ class ValueConfig:
     reset_target: bool = True  # the target gets the same reset with its own random draw
     reset_optimizer: Literal["all", "reset_groups"] = "all"
     no_resets_after: int = 100_000  # env steps: no reset whose next interval ends past it
+    # -- ablation axes (none of them on in a preset) -----------------------------------
+    # The value loss: "auto" follows distributional and dqn_loss (what every preset does);
+    # otherwise it overrides both: c51; hl_gauss (cross-entropy against the histogram of
+    # N(TD target, sigma^2) over num_atoms bins spanning [v_min, v_max], Farebrother et al.
+    # 2024); mse or huber (scalar Q).
+    value_loss: Literal["auto", "c51", "hl_gauss", "mse", "huber"] = "auto"
+    hl_gauss_sigma: float = 0.75  # sigma / bin width ("Stop Regressing": 0.75)
+    impala_blocks: int = 2  # residual blocks per Impala stage (the encoder's depth)
+    # Soft-MoE instead of the dense projection (agents/moe.py): 0 experts keeps the dense
+    # layer of the flattened latent; N > 0 tokenizes the latent and mixes N experts.
+    moe_experts: int = 0
+    moe_tokens: Literal["per_position", "per_channel"] = "per_position"
+    moe_expert_dim: int = 512  # hidden units of each expert (Dopamine's labs/moes)
+    moe_single_expert: bool = False  # one expert of moe_experts x moe_expert_dim units
+    # Masked contrastive auxiliary loss (M-CURL, agents/contrastive.py); with SPR on too,
+    # both losses are added.
+    mcr_weight: float = 0.0  # 0 disables it (no transformer, no key encoder)
+    mcr_seq_len: int = 8  # consecutive frames per sequence
+    mcr_mask_prob: float = 0.5  # probability that a position is masked
+    mcr_depth: int = 2  # transformer layers
+    mcr_width: int = 128  # transformer model width (a multiple of its 4 heads)
+    mcr_temperature: float = 0.1  # InfoNCE temperature of the cosine similarities
+    mcr_momentum: float = 0.95  # key encoder <- m * key + (1 - m) * online, per gradient step
+    # Gradual magnitude pruning of the dense layers (agents/pruning.py): cubic schedule
+    # from prune_start to prune_end (env steps; 20% and 80% of a 100k run).
+    prune_sparsity: float = 0.0  # the final sparsity; 0 disables pruning
+    prune_start: int = 20_000
+    prune_end: int = 80_000
+    prune_every: int = 1_000  # env steps between mask updates
     # -- exploration -------------------------------------------------------------------
     epsilon_start: float = 1.0
     epsilon_end: float = 0.0
@@ -155,6 +209,8 @@ class ValueConfig:
         check_finite(self)
         for name, ok, valid in _domain(self):
             require(ok, name, getattr(self, name), valid)
+        if self.head_structure == "streams" and not self.dueling:
+            raise FieldError("head_structure", 'separate streams ("streams") need dueling: true')
         if self.audio_reset == "shrink_perturb" and "audio_encoder" not in self.reset_shrink_groups:
             raise FieldError(
                 "audio_reset",
@@ -178,12 +234,14 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?")
 def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
     """(field, within its range, the range) for every checked field of a config."""
     unit = "0..1"
+    histogram = value_loss_of(c) in ("c51", "hl_gauss")
     return [
         ("width_scale", 0 < c.width_scale <= 64, "more than 0, at most 64"),
         ("hidden_dim", 1 <= c.hidden_dim <= 1 << 16, "1..65536"),
-        ("num_atoms", not c.distributional or 2 <= c.num_atoms <= 1024, "2..1024 (C51)"),
-        ("v_max", not c.distributional or c.v_min < c.v_max, f"more than v_min ({c.v_min})"),
+        ("num_atoms", not histogram or 2 <= c.num_atoms <= 1024, "2..1024 (C51, HL-Gauss)"),
+        ("v_max", not histogram or c.v_min < c.v_max, f"more than v_min ({c.v_min})"),
         ("noisy_sigma0", c.noisy_sigma0 >= 0, "at least 0"),
+        ("head_grad_scale", 0 < c.head_grad_scale <= 1, "more than 0, at most 1"),
         ("audio_channels", 0 <= c.audio_channels <= 1024, "0..1024"),
         ("audio_n_fft", 8 <= c.audio_n_fft <= 8192, "8..8192"),
         ("audio_hop", 1 <= c.audio_hop <= c.audio_n_fft, f"1..audio_n_fft ({c.audio_n_fft})"),
@@ -231,7 +289,42 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("batches_to_group", c.batches_to_group >= 1, "at least 1"),
         ("replay_prefetch", c.replay_prefetch >= 0, "at least 0"),
         ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda or cuda:N"),
+        *_axes_domain(c),
     ]
+
+
+def _axes_domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
+    """The ranges of the ablation axes' fields."""
+    mcr = c.mcr_weight > 0
+    return [
+        ("hl_gauss_sigma", c.hl_gauss_sigma > 0, "more than 0 (bin widths)"),
+        ("impala_blocks", 0 <= c.impala_blocks <= 16, "0..16"),
+        ("moe_experts", 0 <= c.moe_experts <= 1024, "0..1024 (0: dense projection)"),
+        ("moe_expert_dim", 1 <= c.moe_expert_dim <= 1 << 16, "1..65536"),
+        ("mcr_weight", c.mcr_weight >= 0, "at least 0 (0 disables it)"),
+        ("mcr_seq_len", not mcr or 2 <= c.mcr_seq_len <= 64, "2..64 with mcr_weight > 0"),
+        ("mcr_mask_prob", 0 < c.mcr_mask_prob <= 1, "more than 0, at most 1"),
+        ("mcr_depth", 1 <= c.mcr_depth <= 16, "1..16"),
+        (
+            "mcr_width",
+            4 <= c.mcr_width <= 4096 and c.mcr_width % 4 == 0,
+            "4..4096, a multiple of 4",
+        ),
+        ("mcr_temperature", c.mcr_temperature > 0, "more than 0"),
+        ("mcr_momentum", 0 <= c.mcr_momentum < 1, "0 up to, not including, 1"),
+        ("prune_sparsity", 0 <= c.prune_sparsity < 1, "0 up to, not including, 1"),
+        ("prune_start", c.prune_start >= 0, "at least 0"),
+        ("prune_end", c.prune_end >= c.prune_start, f"at least prune_start ({c.prune_start})"),
+        ("prune_every", c.prune_every >= 1, "at least 1"),
+    ]
+
+
+def value_loss_of(c: ValueConfig) -> str:
+    """The value loss in use: c51, hl_gauss, mse or huber ("auto" reads distributional
+    and dqn_loss, as the presets set them)."""
+    if c.value_loss != "auto":
+        return c.value_loss
+    return "c51" if c.distributional else c.dqn_loss
 
 
 # ======================================================================================
@@ -271,7 +364,11 @@ def epsilon_at(cfg: ValueConfig, env_step: int) -> float:
 
 
 def importance_at(cfg: ValueConfig, env_step: int) -> float:
-    frac = min(max(env_step / max(cfg.importance_anneal_steps, 1), 0.0), 1.0)
+    """PER's beta: linear from importance_start at env step 0 (or at learning_starts, as
+    rlpyt's update_itr_hyperparams) to importance_end at importance_anneal_steps."""
+    start = cfg.learning_starts if cfg.importance_anneal_from == "learning_starts" else 0
+    frac = (env_step - start) / max(cfg.importance_anneal_steps - start, 1)
+    frac = min(max(frac, 0.0), 1.0)
     return cfg.importance_start + frac * (cfg.importance_end - cfg.importance_start)
 
 
@@ -421,6 +518,8 @@ class ValueAgent:
         self.device = resolve_device(cfg.device if cfg.device != "auto" else device)
         self.use_audio = obs_spec.audio_shape is not None and cfg.audio_channels > 0
         self.spr = cfg.spr_weight > 0
+        self.mcr = cfg.mcr_weight > 0  # the masked contrastive loss
+        self.loss_kind = value_loss_of(cfg)
         seeds = spawn(seed, 6)
         # Separate streams so that evaluation never moves the training randomness.
         self.sample_rng = np.random.default_rng(seeds[0])  # replay sampling
@@ -436,11 +535,19 @@ class ValueAgent:
         self.target.requires_grad_(False)
         self.optimizer = self._new_optimizer()
         self.support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms, device=self.device)
+        self.edges = bin_edges(cfg.v_min, cfg.v_max, cfg.num_atoms).to(self.device)
+        if self.loss_kind == "hl_gauss":  # Q is the mean over the bins' centers
+            self.support = bin_centers(cfg.v_min, cfg.v_max, cfg.num_atoms).to(self.device)
+        # The momentum key encoder of the masked contrastive loss (a copy, no new draws).
+        self.key_net = self._copy_of(self.online) if self.mcr else None
+        self.pruner = MagnitudePruner(self.online) if cfg.prune_sparsity > 0 else None
         self.replay = ReplayBuffer(
             cfg.replay_capacity,
             image_shape=obs_spec.image_shape,
             audio_shape=obs_spec.audio_shape if self.use_audio else None,
             prioritized=cfg.prioritized,
+            new_priority=cfg.new_priority,
+            stratified=cfg.priority_sampling == "stratified",
         )
         self.env_steps = 0  # transitions observed
         self.grad_steps = 0  # gradient steps since the start
@@ -466,8 +573,21 @@ class ValueAgent:
             buf.zero_()
             if buf_name.endswith("running_var"):
                 buf.fill_(1.0)
-        initialize(net, self.gen, scheme=cfg.init, noisy_init=cfg.noisy_init)
+        initialize(
+            net,
+            self.gen,
+            scheme=cfg.init,
+            noisy_init=cfg.noisy_init,
+            noisy_bias_sigma=cfg.noisy_bias_sigma,
+        )
         return net
+
+    def _copy_of(self, net: ValueNetwork) -> ValueNetwork:
+        with torch.device("meta"):
+            copy_ = build_network(self.cfg, self.obs_spec)
+        copy_ = copy_.to_empty(device=self.device)
+        copy_.load_state_dict(net.state_dict())
+        return copy_.requires_grad_(False)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
@@ -500,7 +620,7 @@ class ValueAgent:
         )
 
     def _q(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.cfg.distributional:
+        if self.loss_kind in ("c51", "hl_gauss"):
             return (logits.softmax(-1) * self.support).sum(-1)
         return logits.squeeze(-1)
 
@@ -553,6 +673,15 @@ class ValueAgent:
                 ema_(self.target, self.online, cfg.target_tau)
         if is_reset_step(cfg, self.env_steps):
             self._reset()
+        if self.pruner is not None and is_prune_step(
+            self.env_steps, start=cfg.prune_start, end=cfg.prune_end, every=cfg.prune_every
+        ):
+            target = cfg.prune_sparsity
+            sparsity = sparsity_at(
+                self.env_steps, target=target, start=cfg.prune_start, end=cfg.prune_end
+            )
+            self.pruner.update(self.online, sparsity)
+            self.pruner.apply(self.online)
 
     # -- gradient steps ----------------------------------------------------------------
     def _train(self, steps: int) -> None:
@@ -577,7 +706,7 @@ class ValueAgent:
             self.sample_rng,
             n=n,
             gamma=gamma,
-            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            subseq=self._subseq(),
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
             exclude_newest=self._exclude_newest(),
@@ -601,7 +730,7 @@ class ValueAgent:
             None,
             n=drawn["n"],
             gamma=drawn["gamma"],
-            subseq=cfg.spr_steps + 1 if self.spr else 1,
+            subseq=self._subseq(),
             bootstrap=cfg.nstep_bootstrap,
             spr_mask=cfg.spr_mask,
             indices=drawn["index"],
@@ -617,14 +746,23 @@ class ValueAgent:
         n, gamma = n_step_at(cfg, self.cycle_steps), gamma_at(cfg, self.cycle_steps)
         return {"index": b.index, "n": n, "gamma": gamma, "priorities": b.priorities}
 
+    def _subseq(self) -> int:
+        """Steps per sampled subsequence: s_t and SPR's future steps, or the masked
+        contrastive loss's sequence, whichever is longer."""
+        cfg = self.cfg
+        return max(cfg.spr_steps + 1 if self.spr else 1, cfg.mcr_seq_len if self.mcr else 1)
+
     def _exclude_newest(self) -> int:
         """How many of the newest steps are never sampled (``replay_newest``)."""
         cfg = self.cfg
         horizon = max(cfg.n_step_start, cfg.n_step)
-        subseq = cfg.spr_steps + 1 if self.spr else 1
-        return {"needed": 0, "horizon": horizon, "horizon_subsequence": horizon + subseq}[
-            cfg.replay_newest
-        ]
+        subseq = self._subseq()
+        return {
+            "needed": 0,
+            "horizon": horizon,
+            "horizon_subsequence": horizon + subseq,
+            "rlpyt": horizon + subseq + 1,
+        }[cfg.replay_newest]
 
     def _update_group(self, size: int) -> None:
         """One stratified draw of ``size`` batches, then a gradient step on each; the
@@ -655,8 +793,14 @@ class ValueAgent:
             target, spr_targets = self._targets(x)
         latent, dqn_loss, log_probs = self._dqn_loss(x, target)
         spr_loss = self._spr_loss(x, latent, spr_targets)
-        loss = ((dqn_loss + cfg.spr_weight * spr_loss) * weights).mean()
+        aux = cfg.spr_weight * spr_loss
+        mcr_loss = self._mcr_loss(x, latent) if self.mcr else None
+        if mcr_loss is not None:
+            aux = aux + cfg.mcr_weight * mcr_loss
+        loss = ((dqn_loss + aux) * weights).mean()
         self._apply_gradient(loss)
+        if self.key_net is not None:
+            ema_(self.key_net, self.online, 1.0 - cfg.mcr_momentum)
         signal = dqn_loss
         if cfg.priority_signal == "kl" and log_probs is not None:
             signal = kl_priority(target, log_probs)
@@ -672,6 +816,8 @@ class ValueAgent:
             "n_step": float(n),
             "gamma": float(gamma),
         }
+        if mcr_loss is not None:
+            self.last["mcr_loss"] = float(mcr_loss.detach().mean())
         return signal.detach()
 
     def _inputs(self, b: Batch) -> _Inputs:
@@ -699,9 +845,13 @@ class ValueAgent:
         t_noise = self._noise(self.target, bsz, self.gen)
         t_logits = self.target.logits(t_latent[:bsz], t_noise)
         chosen = t_logits[x.rows, self._next_actions(x, t_logits, t_noise)]
-        if cfg.distributional:
+        if self.loss_kind == "c51":
             target_support = x.returns[:, None] + x.discounts[:, None] * self.support[None, :]
             target = project_distribution(self.support, chosen.softmax(-1), target_support)
+        elif self.loss_kind == "hl_gauss":  # the scalar TD target, as a Gaussian histogram
+            scalar = x.returns + x.discounts * (chosen.softmax(-1) * self.support).sum(-1)
+            width = (cfg.v_max - cfg.v_min) / cfg.num_atoms
+            target = hl_gauss_targets(scalar, self.edges, cfg.hl_gauss_sigma * width)
         else:
             target = x.returns + x.discounts * chosen.squeeze(-1)
         if not self.spr:
@@ -715,10 +865,11 @@ class ValueAgent:
         if not self.spr:
             return x.next_states, x.next_audio
         future = self.cfg.batch_size * self.cfg.spr_steps
-        images = torch.cat([x.next_states, x.states[:, 1:].reshape(future, *x.states.shape[2:])])
+        steps = slice(1, 1 + self.cfg.spr_steps)  # the sequence may be longer (mcr_seq_len)
+        images = torch.cat([x.next_states, x.states[:, steps].reshape(future, *x.states.shape[2:])])
         audio = x.next_audio
         if x.audio is not None and x.next_audio is not None:
-            future_audio = x.audio[:, 1:].reshape(future, *x.audio.shape[2:])
+            future_audio = x.audio[:, steps].reshape(future, *x.audio.shape[2:])
             audio = torch.cat([x.next_audio, future_audio])
         return images, audio
 
@@ -748,11 +899,11 @@ class ValueAgent:
         latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
         noise = self._noise(self.online, self.cfg.batch_size, self.gen)
         chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
-        if self.cfg.distributional:
+        if self.loss_kind in ("c51", "hl_gauss"):  # cross-entropy to the target histogram
             log_probs = chosen_logits.log_softmax(-1)
             return latent, -(target * log_probs).sum(-1), log_probs
         q = chosen_logits.squeeze(-1)
-        if self.cfg.dqn_loss == "mse":  # Dopamine's mse_loss: (target - q)^2, no 1/2
+        if self.loss_kind == "mse":  # Dopamine's mse_loss: (target - q)^2, no 1/2
             return latent, (target - q) ** 2, None
         return latent, F.huber_loss(q, target, reduction="none"), None
 
@@ -766,8 +917,35 @@ class ValueAgent:
             return torch.zeros(self.cfg.batch_size, device=self.device)
         rolled = self.online.rollout(latent, x.actions[:, : self.cfg.spr_steps])
         preds = F.normalize(torch.stack([self.online.predict(p) for p in rolled], dim=1), dim=-1)
-        mask = torch.as_tensor(x.same_trajectory[:, 1:], device=self.device)
+        steps = x.same_trajectory[:, 1 : 1 + self.cfg.spr_steps]
+        mask = torch.as_tensor(steps, device=self.device)
         return (((preds - spr_targets) ** 2).sum(-1) * mask).mean(1)
+
+    def _mcr_loss(self, x: _Inputs, latent: torch.Tensor) -> torch.Tensor:
+        """The masked contrastive loss (B,) over s_t .. s_{t+L-1} (agents/contrastive.py):
+        queries from the online encoder, projection and transformer; keys from the
+        momentum key network's encoder, projection and embedding of the same frames."""
+        cfg, bsz, length = self.cfg, self.cfg.batch_size, self.cfg.mcr_seq_len
+        assert self.key_net is not None and self.online.sequence_model is not None
+
+        def steps(t: torch.Tensor | None, first: int) -> torch.Tensor | None:
+            return None if t is None else t[:, first:length].flatten(0, 1)
+
+        rest = self.online.encode(x.states[:, 1:length].flatten(0, 1), steps(x.audio, 1))
+        latents = torch.cat([latent[:, None], rest.view(bsz, length - 1, *latent.shape[1:])], 1)
+        features = self.online.project(latents.flatten(0, 1)).view(bsz, length, -1)
+        with torch.no_grad():
+            key_model = self.key_net.sequence_model
+            assert key_model is not None
+            frames = self.key_net.encode(x.states[:, :length].flatten(0, 1), steps(x.audio, 0))
+            keys = key_model.embed(self.key_net.project(frames))
+        valid = torch.as_tensor(x.same_trajectory[:, :length], device=self.device) > 0
+        draws = torch.rand(bsz, length, generator=self.gen).to(self.device)
+        masked = (draws < cfg.mcr_mask_prob) & valid
+        queries = self.online.sequence_model(features, masked, ~valid)
+        return masked_contrastive_loss(
+            queries, keys.view(bsz, length, -1), masked, valid, temperature=cfg.mcr_temperature
+        )
 
     def _importance_weights(self, b: Batch) -> torch.Tensor:
         """PER's (priority + 1e-10)^-beta over the batch maximum (ones when uniform)."""
@@ -780,8 +958,24 @@ class ValueAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.cfg.grad_clip_norm)
+            for params in self._clip_groups():
+                torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip_norm)
         self.optimizer.step()
+        if self.pruner is not None:  # pruned weights stay zero
+            self.pruner.apply(self.online)
+
+    def _clip_groups(self) -> list[list[torch.nn.Parameter]]:
+        """The parameter sets clipped separately (``grad_clip_groups``): all together, or
+        SPR's stem_parameters() (encoder, projection, head: models.py:395-396) and its
+        dynamics model (algos.py:139-145), leaving the predictor unclipped."""
+        if self.cfg.grad_clip_groups == "all":
+            return [list(self.online.parameters())]
+        stem = ("encoder", "audio_encoder", "projection", "head")
+        named = list(self.online.named_parameters())
+        return [
+            [p for n, p in named if group_of(n) in stem],
+            [p for n, p in named if group_of(n) == "transition_model"],
+        ]
 
     def _update_priorities(self, slots: np.ndarray, loss: torch.Tensor) -> None:
         """New priorities (loss + 1e-10)^alpha of replay ``slots``."""
@@ -794,6 +988,8 @@ class ValueAgent:
     def _reset(self) -> None:
         cfg = self.cfg
         self._shrink_perturb(self.online)
+        if self.pruner is not None:  # a reset keeps the pruned connections pruned
+            self.pruner.apply(self.online)
         if cfg.reset_target:
             self._shrink_perturb(self.target)
         if cfg.reset_optimizer == "all":
@@ -829,6 +1025,7 @@ class ValueAgent:
             "grad_steps": float(self.grad_steps),
             "resets": float(self.resets),
             "replay_size": float(len(self.replay)),
+            **({} if self.pruner is None else {"prune_sparsity": self.pruner.sparsity()}),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -860,6 +1057,10 @@ class ValueAgent:
             }
         )
         state["replay"] = self.replay.state_dict()
+        if self.key_net is not None:
+            state["key_net"] = _cpu_copy(self.key_net.state_dict())
+        if self.pruner is not None:
+            state["pruning"] = self.pruner.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -880,6 +1081,10 @@ class ValueAgent:
             setattr(self, name, int(value))
         self.last = dict(state["last"])
         self.prefetched = collections.deque(dict(d) for d in state["prefetched"])
+        if self.key_net is not None:
+            self.key_net.load_state_dict(state["key_net"])
+        if self.pruner is not None:
+            self.pruner.load_state_dict(state["pruning"])
 
 
 def _cpu_copy(obj: Any) -> Any:
@@ -911,12 +1116,22 @@ def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
         hidden_dim=cfg.hidden_dim,
         renorm=cfg.renormalize,
         dueling=cfg.dueling,
-        num_atoms=cfg.num_atoms if cfg.distributional else 1,
+        num_atoms=cfg.num_atoms if value_loss_of(cfg) in ("c51", "hl_gauss") else 1,
         noisy=cfg.noisy,
         sigma0=cfg.noisy_sigma0,
         spr=cfg.spr_weight > 0,
         transition_batchnorm=cfg.transition_batchnorm,
         audio_channels=0 if audio_shape is None else cfg.audio_channels,
+        head_structure=cfg.head_structure,
+        head_grad_scale=cfg.head_grad_scale,
+        transition_norm_order=cfg.transition_norm_order,
+        impala_blocks=cfg.impala_blocks,
+        moe=None
+        if cfg.moe_experts == 0
+        else MoESpec(cfg.moe_tokens, cfg.moe_experts, cfg.moe_expert_dim, cfg.moe_single_expert),
+        sequence_model=(
+            (cfg.mcr_seq_len, cfg.mcr_depth, cfg.mcr_width) if cfg.mcr_weight > 0 else None
+        ),
         audio=audio_options(cfg),
     )
 
@@ -998,9 +1213,16 @@ SPR = _preset(
         "encoder": "nature",  # SPR: Nature CNN (instead of Impala x4)
         "width_scale": 1.0,
         "padding": "valid",  # SPR's PyTorch convs have no padding (7x7 latent)
-        "hidden_dim": 256,  # the paper's 256 (BBF's SPR.gin uses 512)
-        "noisy": True,  # noisy nets sigma0 0.5 (instead of none)
+        "hidden_dim": 256,  # the paper's 256 per stream (BBF's SPR.gin uses 512)
+        "head_structure": "streams",  # a 256 hidden layer per stream; SPR's projection is
+        # their concatenation (512) and its predictor 512 -> 512 (models.py:607-629, 656-687)
+        "head_grad_scale": 2**-0.5,  # the dueling head's scale_grad (models.py:602, 636)
+        "noisy": True,  # noisy nets sigma0 0.5 (instead of none), on all four head layers
         "noisy_sigma0": 0.5,
+        "noisy_bias_sigma": "fan_out",  # bias sigma0/sqrt(out) (models.py:725)
+        "init": "torch_default",  # PyTorch's own init: SPR's weights_init reaches only
+        "noisy_init": "fortunato",  # non-noisy MLP heads (models.py:537-538, 576-577)
+        "noise_draw": "per_batch",  # one reset_noise per batch (algos.py:266-267)
         "noise_in_eval": False,  # eval_mode sets the head's sampling off: no noise
         "n_step": 10,  # n 10, gamma 0.99 fixed
         "n_step_start": 10,
@@ -1010,19 +1232,27 @@ SPR = _preset(
         "nstep_bootstrap": "fixed",  # SPR's numbers come from its own PyTorch code: s_{t+n};
         "spr_mask": "shifted",  # its SPR mask is 1 - sign(cumsum(done)): shifted by one too
         "priority_signal": "kl",  # priorities from the KL divergence, not the cross-entropy
-        "importance_start": 0.4,  # PER beta 0.4 -> 1 over the run (instead of 0.5 fixed)
-        "importance_end": 1.0,
+        "priority_sampling": "independent",  # rlpyt's SumTree.sample: n uniform values
+        "new_priority": "one",  # rlpyt's default_priority 1 (instead of the max so far)
+        "importance_start": 0.4,  # PER beta 0.4 -> 1 (instead of 0.5 fixed), from learning
+        "importance_end": 1.0,  # start to env step 100k (rlpyt dqn.py:266-271)
+        "importance_anneal_from": "learning_starts",
         "target_tau": 1.0,  # online = target (instead of EMA 0.005)
         "act_with_target": False,
-        "transition_batchnorm": True,  # SPR's transition model has BatchNorm
+        "transition_batchnorm": True,  # SPR's transition model has BatchNorm, one, after
+        "transition_norm_order": "conv_relu_bn",  # the first ReLU (models.py:927-934)
         "weight_decay": 0.0,  # Adam (instead of AdamW 0.1)
-        "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10
+        "grad_clip_norm": 10.0,  # SPR clips the gradient norm at 10, in two groups, the
+        "grad_clip_groups": "stem_dynamics",  # predictor unclipped (algos.py:139-145)
         "reset_interval": 0,  # no resets
         "priority_writeback": "per_sample",  # SPR writes each sample's priority
         "batches_to_group": 1,
         "replay_prefetch": 0,
-        "replay_newest": "needed",
+        "replay_newest": "rlpyt",  # the newest 1 + 10 + 6 steps are off in rlpyt's tree
+        # (sequence/prioritized.py:58, sum_tree.py:74-82)
         # replay ratio 2 as BBF: SPR.gin's replay_ratio 64 samples = 2 batches of 32
+        "epsilon_decay_steps": 1,  # 1 -> 0 at once after learning starts (rlpyt's ramp
+        # from itr 2000 to eps_steps 2001: epsilon_greedy.py:100-111)
     },
     "spr",
 )

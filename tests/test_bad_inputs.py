@@ -641,6 +641,28 @@ agents_case(
     "perf-agent-syntax", "--agent: 'a b' cannot name an agent", ["perf", "agent", "--agent", "a b"]
 )
 
+
+# ---- bench games --audio -----------------------------------------------------------------
+
+
+def games_case(id: str, expected: str, argv: list[str]) -> None:
+    CASES.append(Case("games", id, lambda root: ["games", "--audio", *argv], expected))
+
+
+games_case("games-steps-zero", "--steps: 0 is out of range; valid: 1..", ["--steps", "0"])
+games_case("games-within-negative", "--within: -2 is out of range", ["--within", "-2"])
+games_case(
+    "audio-game-unknown", "--games: unknown game 'Pongg'; did you mean Pong", ["--games", "Pongg"]
+)
+games_case("games-onset-ratio", "--onset-ratio: 0.5 is out of range", ["--onset-ratio", "0.5"])
+games_case("games-seed", "--seed: -1 is out of range", ["--seed", "-1"])
+
+
+@case("games", "games-out-is-a-file", "not a folder; valid: a new or existing folder")
+def _(root: Path) -> list[str]:
+    return ["games", "--audio", "--games", "Pong", "-o", str(write(root, "taken", "x"))]
+
+
 CATEGORIES = list(dict.fromkeys(c.category for c in CASES))
 SUBPROCESS_IDS = ("alias-bomb", "status-is-a-list", "evals-nan", "perf-rr-nan", "max-parallel-text")
 
@@ -673,6 +695,7 @@ def test_the_catalogue_covers_every_command() -> None:
     assert {"agents", "perf"} <= commands
     assert set(counts) == {
         "suite-file", "names", "fields", "options", "ledger", "report-options", "scores", "agents",
+        "games",
     }  # fmt: skip
 
 

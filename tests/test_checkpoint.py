@@ -24,21 +24,9 @@ from bench.run import loop
 from bench.run.ledger import Ledger
 from bench.suite.expand import expand
 from bench.suite.load import load_suite
+from tests.tiny import tiny_der_suite
 
-SUITE = """
-name: ckpt
-games: [Breakout]
-seeds: [2]
-variants:
-  - name: der-tiny
-    agent: value
-    preset: der
-    overrides: {hidden_dim: 32, width_scale: 0.25, batch_size: 4, replay_ratio: 0.5,
-                learning_starts: 100, epsilon_decay_steps: 200}
-budget: {env_steps: 600, eval_every: 300, eval_episodes: 1, final_eval_episodes: 2,
-         checkpoint_every: 250, log_every: 100}
-protocol: {max_episode_steps: 200}
-"""
+SUITE = tiny_der_suite("ckpt", seed=2, eval_every=300)
 
 
 class _Payload:

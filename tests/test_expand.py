@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bench.suite.expand import expand, plan_summary
 from bench.suite.load import load_suite
 
@@ -144,3 +146,22 @@ def test_a_variant_sets_its_own_protocol_fields(write_suite):
         "on",
     }  # axes apply over it
     assert len({s.run_id for s in specs}) == 4
+
+
+def test_sticky_actions_are_a_protocol_axis(write_suite):
+    """Sticky actions on (0.25, the newer papers' protocol) and off (0, Atari 100k's) as a
+    grid axis: each condition's protocol carries its value and its own protocol id (the
+    scores of the two are never pooled); a value outside 0..1 is refused at load."""
+    from bench.core.errors import BenchError
+    from bench.suite.expand import protocol_id
+
+    text = SUITE.replace("protocol.noop_max: [29, 10]", "protocol.sticky_actions: [0.0, 0.25]")
+    specs = [s for s in expand(load_suite(write_suite(text))) if s.game == "Pong"]
+    sticky = {(s.condition_label, s.seed): s.protocol.sticky_actions for s in specs}
+    assert sticky[("audio=off,protocol.sticky_actions=0.0", 0)] == 0.0
+    assert sticky[("audio=off,protocol.sticky_actions=0.25", 3)] == 0.25
+    ids = {s.protocol.sticky_actions: protocol_id(s.protocol) for s in specs}
+    assert len(set(ids.values())) == 2
+    bad = write_suite(text.replace("[0.0, 0.25]", "[0.0, 1.5]"))
+    with pytest.raises(BenchError, match="sticky_actions"):
+        load_suite(bad)

@@ -32,12 +32,21 @@ def _writer(path: str) -> None:
         atomic_write(Path(path), json.dumps({"payload": big}))
 
 
+def _report_lock(root: str, run: str, q) -> None:  # noqa: ANN001
+    q.put(Ledger(Path(root)).is_locked(run))
+
+
+# "spawn", not "fork": a forked child of a process that has imported JAX (the reference
+# tests) or started torch threads can deadlock.
 def test_atomic_write_survives_a_kill(tmp_path):
     path = tmp_path / "f.json"
     atomic_write(path, json.dumps({"payload": "old"}))
-    proc = mp.get_context("fork").Process(target=_writer, args=(str(path),))
+    proc = mp.get_context("spawn").Process(target=_writer, args=(str(path),))
     proc.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # the spawned child imports the project first
+    while path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     data = json.loads(path.read_text())  # whole old or whole new file, never a torn one
@@ -67,9 +76,9 @@ def test_lock_is_exclusive_across_processes(write_suite, tmp_path):
     assert not ledger.is_locked(run)
     with ledger.lock(run) as held:
         assert held
-        ctx = mp.get_context("fork")
+        ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        p = ctx.Process(target=lambda: q.put(Ledger(tmp_path / "out").is_locked(run)))
+        p = ctx.Process(target=_report_lock, args=(str(tmp_path / "out"), run, q))
         p.start()
         p.join()
         assert q.get() is True

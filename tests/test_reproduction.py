@@ -18,7 +18,7 @@ from bench.cli import report as cli
 from bench.cli.main import main
 from bench.core.errors import BenchError
 from bench.env.games import games
-from bench.env.protocol import ProtocolConfig
+from bench.env.protocol import PROTOCOLS, ProtocolConfig
 from bench.report.analysis import analyze
 from bench.report.baselines import load_baseline
 from bench.report.columns import EVAL_COLUMNS, REPRODUCTION_COLUMNS
@@ -150,16 +150,18 @@ def test_the_project_default_protocol_is_not_spr_s() -> None:
     spr = ReportOptions(**(FAST.__dict__ | {"reproduce": "SPR"}))
     with pytest.raises(BenchError, match=r"noop_max \(29 vs 30\); noop_min \(0 vs 1\)"):
         analyze(evals, runs, spr)
-    evals, runs = ledger_rows(
-        x,
-        protocol=dataclasses.asdict(
-            ProtocolConfig(noop_min=1, noop_max=30, noop_unit="frame", terminal_frame="fresh")
-        ),
-    )
+    # SPR's no-op starts alone are not its env: the resize, the skip through a life loss,
+    # the NOOP frame after one and the step cap are protocol fields too.
+    almost = ProtocolConfig(noop_min=1, noop_max=30, noop_unit="frame", terminal_frame="fresh")
+    evals, runs = ledger_rows(x, protocol=dataclasses.asdict(almost))
+    evals = pd.concat([evals, load_baseline("SPR")], ignore_index=True)
+    with pytest.raises(BenchError, match=r"resize \(area vs linear\); stop_at_life_loss"):
+        analyze(evals, runs, spr)
+    evals, runs = ledger_rows(x, protocol=dataclasses.asdict(PROTOCOLS["spr"]))
     evals = pd.concat([evals, load_baseline("SPR")], ignore_index=True)
     rep = analyze(evals, runs, spr).reproduction
     assert rep is not None and rep.protocol_differences == ()
-    assert any(u.startswith("resize_interpolation (published: linear") for u in rep.unverified)
+    assert not any(u.startswith("resize") for u in rep.unverified)
 
 
 def test_which_runs_are_compared() -> None:

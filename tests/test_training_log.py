@@ -17,21 +17,9 @@ from bench.run.ledger import Ledger
 from bench.run.training_log import JsonlSink, LogOptions, read_metrics
 from bench.suite.expand import expand
 from bench.suite.load import load_suite
+from tests.tiny import tiny_der_suite
 
-SUITE = """
-name: logged
-games: [Breakout]
-seeds: [1]
-variants:
-  - name: der-tiny
-    agent: value
-    preset: der
-    overrides: {hidden_dim: 32, width_scale: 0.25, batch_size: 4, replay_ratio: 0.5,
-                learning_starts: 100, epsilon_decay_steps: 200}
-budget: {env_steps: 600, eval_every: 0, eval_episodes: 1, final_eval_episodes: 1,
-         checkpoint_every: 250, log_every: 100}
-protocol: {max_episode_steps: 200}
-"""
+SUITE = tiny_der_suite("logged", seed=1, eval_every=0, final_episodes=1)
 STEPS = [100, 200, 300, 400, 500, 600]  # every 100 steps, the last at the end of training
 AGENT_METRICS = {
     "loss",

@@ -37,6 +37,13 @@ def add_commands(subparsers: Any) -> None:
         default=0,
         help="audio samples per step (2048 or 512; 0: no audio)",
     )
+    desc.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field (YAML value), e.g. --set moe_experts=4; repeatable",
+    )
     desc.add_argument("--json", action="store_true", help="machine-readable output")
     desc.set_defaults(func=cmd_agents_describe)
 
@@ -115,10 +122,20 @@ def _entry(agent: str) -> AgentEntry:
     return get_agent(check_agent_ref(agent, where="--agent"), where="--agent")
 
 
-def describe(agent: str, preset: str, *, num_actions: int | None, audio_samples: int = 0) -> dict:
-    """The resolved config of a preset and its parameter counts per module."""
+def describe(
+    agent: str,
+    preset: str,
+    *,
+    num_actions: int | None,
+    audio_samples: int = 0,
+    changes: list[str] | None = None,
+) -> dict:
+    """The resolved config of a preset (with ``changes``, "field=value" strings whose values
+    are read as YAML) and its parameter counts per module."""
     entry = _entry(agent)
     config = entry.preset(preset, where="preset")
+    if changes:
+        config = override(config, _parse_changes(changes), where="--set")
     out: dict[str, Any] = {"agent": entry.name, "preset": preset, "config": to_dict(config)}
     counts = entry.count_parameters(config, _spec(entry, num_actions, audio_samples))
     if counts is not None:
@@ -126,9 +143,28 @@ def describe(agent: str, preset: str, *, num_actions: int | None, audio_samples:
     return out
 
 
+def _parse_changes(changes: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in changes:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BenchError(f"--set: {item!r} is not FIELD=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise BenchError(f"--set: the value of {key!r} is not a YAML value") from None
+    return out
+
+
 def cmd_agents_describe(args: argparse.Namespace) -> int:
     info = describe(
-        args.agent, args.preset, num_actions=args.num_actions, audio_samples=args.audio_samples
+        args.agent,
+        args.preset,
+        num_actions=args.num_actions,
+        audio_samples=args.audio_samples,
+        changes=args.set,
     )
     if args.json:
         print(json.dumps(info, indent=2))

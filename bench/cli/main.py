@@ -1,4 +1,4 @@
-"""The ``bench`` command: plan, launch, status, report, agents, perf."""
+"""The ``bench`` command: plan, launch, status, report, agents, perf, games."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from bench.cli import agents, report, runs
+from bench.cli import agents, games, report, runs
 from bench.core.errors import BenchError, one_line
 
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_arguments(p)
     p.set_defaults(func=report.main)
     agents.add_commands(sub)  # agents, perf
+    games.add_commands(sub)  # games, games --audio
     return parser
 
 

@@ -7,7 +7,8 @@ be collected (stock ale-py returns only the last frame's 512 samples when it ski
 One agent step, with the default protocol:
   - the action is repeated for 4 emulator frames; the rewards of the frames are summed;
   - the new image is the pixel-wise max of the grayscale screens of the last 2 frames,
-    resized to 84x84 with area interpolation (``cv2.INTER_AREA``);
+    resized to 84x84 with area interpolation (``cv2.INTER_AREA``; ``resize: linear``:
+    bilinear, SPR's env);
   - with audio "on", the new audio entry is the concatenation of ``getAudio()`` after each
     of the 4 frames (4 x 512 = 2,048 uint8 samples, silence = 128); with "sem3", only the
     last frame's 512 samples (what SEM3's code fed its agent);
@@ -16,7 +17,10 @@ One agent step, with the default protocol:
     ``terminal_frame``: "fresh" pools the screens the step fetched (those among the last 2
     positions, and the frame where the loop stopped); Dopamine's "fetch_then_break" and
     "break_then_fetch" keep two screen buffers across steps, as Dopamine does, and pool both,
-    so positions the step did not reach hold the previous step's screens.
+    so positions the step did not reach hold the previous step's screens. With
+    ``stop_at_life_loss: false`` (SPR's env) the loop plays all frames through a life loss;
+    with ``life_reset_noop`` one more NOOP frame follows every reset and life loss (rlpyt's
+    ``_life_reset``, its reward dropped), and a life-loss step's image is that frame's screen.
 
 How the stacks are formed (an agent's replay can rebuild them from the newest entries):
   - ``obs["image"]`` is ``(frame_stack, 84, 84)`` and ``obs["audio"]`` is
@@ -106,6 +110,7 @@ from bench.env.protocol import (
     FULL_AUDIO_MODES,
     NOOP_OBSERVATIONS,
     NOOP_UNITS,
+    RESIZES,
     TERMINAL_FRAMES,
     ProtocolConfig,
     protocol_identity,
@@ -245,6 +250,7 @@ def _check_protocol(protocol: ProtocolConfig) -> None:
         ("noop_unit", p.noop_unit, NOOP_UNITS),
         ("noop_observation", p.noop_observation, NOOP_OBSERVATIONS),
         ("terminal_frame", p.terminal_frame, TERMINAL_FRAMES),
+        ("resize", p.resize, RESIZES),
     )
     for name, value, valid in choices:
         if value not in valid:
@@ -285,6 +291,9 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         self._life_boundary = p.life_loss_terminal
         self._fresh_stop = p.terminal_frame == "fresh"
         self._break_first = p.terminal_frame == "break_then_fetch"
+        self._stop_at_life_loss = self._life_boundary and p.stop_at_life_loss
+        self._life_noop = p.life_reset_noop
+        self._interpolation = cv2.INTER_LINEAR if p.resize == "linear" else cv2.INTER_AREA
 
         # The banner and ROM messages go to stderr on construction; keep only errors.
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
@@ -434,9 +443,8 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         return obs
 
     def _resize_into(self, src: np.ndarray, row: int) -> None:
-        cv2.resize(
-            src, (self._size, self._size), dst=self._img_rows[row], interpolation=cv2.INTER_AREA
-        )
+        size = (self._size, self._size)
+        cv2.resize(src, size, dst=self._img_rows[row], interpolation=self._interpolation)
 
     # ------------------------------------------------------------------------- gym API
     def reset(
@@ -472,6 +480,8 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         screen in the first pooling buffer, zeros in the others), with silence."""
         ale = self._ale
         ale.reset_game()
+        if self._life_noop:  # rlpyt's _life_reset: one NOOP frame, its reward dropped
+            ale.act(ale_py.Action.NOOP)
         self._lives = ale.lives()
         row = self._advance()
         ale.getScreenGrayscale(self._frames[0])
@@ -514,12 +524,28 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         a, strength = self._joystick(action)
         row = self._advance()
         skip = self._emulate(a, strength, row)
+        if self._life_noop and skip.life_loss and not skip.game_over:
+            skip = self._life_reset_noop(skip)
         self._resize_into(self._pooled_screen(skip.fetched), row)
         self._finish_audio(row, skip.emulated)
         self._control(row)
         if skip.life_loss and self._life_boundary and not skip.game_over:
             self._clear_older()
         return self._end_step(skip)
+
+    def _life_reset_noop(self, skip: _Skip) -> _Skip:
+        """rlpyt's _life_reset after a life loss (SPR's env): one NOOP frame, its reward
+        dropped; its screen replaces the step's last fetched one, and when the life loss is
+        a boundary the other pooled screens are zeroed (rlpyt's _reset_obs), so the image is
+        that screen alone."""
+        ale = self._ale
+        ale.act(ale_py.Action.NOOP)
+        last = max(skip.fetched, 1) - 1
+        ale.getScreenGrayscale(self._frames[last])
+        if self._life_boundary:
+            self._frames[:last] = 0
+        self._lives = ale.lives()
+        return skip._replace(emulated=skip.emulated + 1, fetched=last + 1)
 
     def _joystick(self, action: ActionInput) -> tuple[ale_py.Action, float]:
         """The joystick action and paddle strength of ``action``, logged for replay."""
@@ -558,7 +584,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             if new_lives < lives:
                 life_loss = True
             lives = new_lives
-            stop = game_over or (life_loss and self._life_boundary)
+            stop = game_over or (life_loss and self._stop_at_life_loss)
             if self._fresh_stop:
                 if i >= first_pooled or stop:
                     ale.getScreenGrayscale(self._frames[fetched])

@@ -52,6 +52,9 @@ NOOP_OBSERVATIONS: tuple[NoopObservation, ...] = get_args(NoopObservation)
 #                     frame where it stopped is never seen.
 TerminalFrame = Literal["fresh", "fetch_then_break", "break_then_fetch"]
 TERMINAL_FRAMES: tuple[TerminalFrame, ...] = get_args(TerminalFrame)
+# OpenCV's interpolation to image_size: area (Dopamine) or bilinear (SPR's rlpyt env).
+Resize = Literal["area", "linear"]
+RESIZES: tuple[Resize, ...] = get_args(Resize)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,14 @@ class ProtocolConfig:
     noop_observation: NoopObservation = "after"  # "before": DER runner's stale reset screen
     life_loss_terminal: bool = True  # terminal for learning only; the episode goes on
     terminal_frame: TerminalFrame = "fetch_then_break"  # the image at an early stop, above
+    resize: Resize = "area"  # "linear": SPR's env
+    # Whether a life loss (when it is a learning terminal) ends the frame skip at its frame;
+    # SPR's env plays all frame_skip frames (a game over ends the skip either way).
+    stop_at_life_loss: bool = True
+    # rlpyt's _life_reset (SPR's env): one more NOOP emulator frame after every reset,
+    # before the no-op starts, and after every life loss, whose reward is dropped; the image
+    # of a life-loss step is then that frame's screen alone when the stack is cleared.
+    life_reset_noop: bool = False
     clip_rewards: bool = True  # learning reward only; scores always use raw rewards
     max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
     audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512; or a control
@@ -105,6 +116,7 @@ class ProtocolConfig:
                 ", ".join(NOOP_OBSERVATIONS),
             ),
             ("terminal_frame", self.terminal_frame in TERMINAL_FRAMES, ", ".join(TERMINAL_FRAMES)),
+            ("resize", self.resize in RESIZES, ", ".join(RESIZES)),
             ("actions", self.actions in ACTION_KINDS, ", ".join(ACTION_KINDS)),
             ("continuous_threshold", 0 <= self.continuous_threshold <= 1, "0..1"),
         )
@@ -122,6 +134,20 @@ PROTOCOLS: dict[str, ProtocolConfig] = {
     "der": ProtocolConfig(
         noop_unit="frame", noop_observation="before", terminal_frame="break_then_fetch"
     ),
+    # SPR (the published runs): SPR's own rlpyt AtariEnv (mila-iqia/spr 0b9dd4e,
+    # src/rlpyt_atari_env.py): 1 + (1..30) NOOP frames at a reset (lines 133-138, 214-216);
+    # every frame of the skip played through a life loss, then one NOOP frame (146-152);
+    # frames 3 and 4 pooled (148, 186-188); a bilinear resize (189).
+    "spr": ProtocolConfig(
+        noop_min=1,
+        noop_max=30,
+        noop_unit="frame",
+        terminal_frame="fresh",
+        resize="linear",
+        stop_at_life_loss=False,
+        life_reset_noop=True,
+        max_episode_steps=27_001,  # `step_counter >= horizon` before counting (155-158)
+    ),
 }
 
 
@@ -135,14 +161,20 @@ CALE_MIN_ALE_PY = (0, 12, 0)
 
 # Fields added after runs were first recorded, and what they were until then.
 _ADDED_DEFAULTS = {"actions": "discrete", "continuous_threshold": 0.5}
+# Fields added later still, which count in an identity only when they differ from what the
+# env did before they existed: runs recorded before them keep their ids.
+ADDED_BEHAVIOUR = {"resize": "area", "stop_at_life_loss": True, "life_reset_noop": False}
 
 
 def protocol_identity(data: dict[str, Any]) -> dict[str, Any]:
     """The fields of a protocol (as a dict) that define a run, for its run id and protocol id.
 
     The action-space fields count only with continuous actions: discrete runs keep the ids
-    they had before the fields existed, and the threshold means nothing to them.
+    they had before the fields existed, and the threshold means nothing to them. The fields
+    of ``ADDED_BEHAVIOUR`` count only where they differ from the behaviour before them.
     """
     if data.get("actions", "discrete") == "continuous":
-        return {**_ADDED_DEFAULTS, **data}
-    return {k: v for k, v in data.items() if k not in _ADDED_DEFAULTS}
+        out = {**_ADDED_DEFAULTS, **data}
+    else:
+        out = {k: v for k, v in data.items() if k not in _ADDED_DEFAULTS}
+    return {k: v for k, v in out.items() if k not in ADDED_BEHAVIOUR or v != ADDED_BEHAVIOUR[k]}

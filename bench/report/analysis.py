@@ -58,6 +58,7 @@ from bench.report.scores import (
     missing_runs,
     score_matrix,
 )
+from bench.report.study import Study, audio_study
 from bench.stats.curves import Curve
 from bench.stats.estimates import (
     AggregateEstimates,
@@ -93,6 +94,7 @@ class Report:
     provenance: dict[str, Any]  # the contents of provenance.json
     notes: tuple[str, ...]
     reproduction: Reproduction | None = None  # --reproduce: ours against a published set
+    study: Study | None = None  # the audio decomposition, when labels differ in audio
 
     @property
     def provisional(self) -> bool:
@@ -117,12 +119,11 @@ def analyze(
     metrics: pd.DataFrame | None = None,
 ) -> Report:
     """Every statistic of a report from its long tables (``columns``): evaluations, the
-    ledgers' runs (may be empty) and their training metrics (None: not loaded).
-
-    The bootstraps run in this order, each on its own named stream: aggregates ("label"),
+    ledgers' runs (may be empty) and their training metrics (None: not loaded). The
+    bootstraps run in this order, each on its own named stream: aggregates ("label"),
     per-game means ("label/games"), P(X > Y) ("x>y"), profiles ("label/profile"), curves
-    ("label/curve@step"), paired comparisons ("a:b"), the reproduction ("ours~published").
-    """
+    ("label/curve@step"), paired comparisons and the audio study ("a:b"), the reproduction
+    ("ours~published")."""
     inputs = inputs or Inputs()
     evals, runs = prepare(evals, runs)
     protocols, notes = check_protocols(evals, runs, allow_mixed=options.allow_mixed_protocols)
@@ -135,7 +136,7 @@ def analyze(
     taus, profiles = profiles_of(finals.matrices, options)
     curves, learning_curves, curve_notes = learning_data(evals, finals, options)
     training, training_notes = training_data(metrics, order, runs)
-    comparisons, compare_notes = paired_comparisons(evals, finals, runs, options, protocols)
+    comparisons, study, compare_notes = paired_analyses(evals, finals, runs, options, protocols)
     notes += final_notes + curve_notes + training_notes + compare_notes
     missing = missing_runs(runs, finals.table)
     provenance = build_provenance(
@@ -168,6 +169,7 @@ def analyze(
         provenance=provenance,
         notes=tuple(notes),
         reproduction=reproduction,
+        study=study,
     )
 
 
@@ -394,6 +396,22 @@ def paired_comparisons(
             note = protocol_note(protocols.get(a, [""]), protocols.get(b, [""]), configs)
             out.append(Comparison(a, b, games, result, note))
     return tuple(out), notes
+
+
+def paired_analyses(
+    evals: pd.DataFrame,
+    finals: Finals,
+    runs: pd.DataFrame,
+    options: ReportOptions,
+    protocols: dict[str, list[str]],
+) -> tuple[tuple[Comparison, ...], Study | None, list[str]]:
+    """The ``--compare`` comparisons, the audio study (``study.audio_study``: rows on the
+    same streams as ``--compare``, so the two agree) over the common games, and notes."""
+    comparisons, notes = paired_comparisons(evals, finals, runs, options, protocols)
+    labels = evals.drop_duplicates("algorithm")[["algorithm", "variant", "condition"]]
+    labels = labels[labels["algorithm"].isin(finals.labels)]
+    study, study_notes = audio_study(finals.table, labels, finals.games.common, options)
+    return comparisons, study, notes + study_notes
 
 
 def references(labels: Sequence[str], inputs: Inputs) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ treat ledger runs, baselines and external files alike.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import pandas as pd
 
 from bench.core.errors import BenchError, shown, unknown
 from bench.env.games import get_game
+from bench.env.protocol import PROTOCOLS
 from bench.report.columns import EVAL_COLUMNS
 
 REQUIRED = ("algorithm", "game", "run", "score")
@@ -35,56 +37,16 @@ MAX_BYTES = 100_000_000  # of an external score file (the bundled DER curves are
 OPTIONAL = ("env_step",)
 
 
-# The protocol each published set was produced under. The keys that are fields of
-# ``bench.env.protocol.ProtocolConfig`` are compared with a ledger's recorded protocol by
-# ``--reproduce``; the others are details of the reference code that a run does not record:
-#   noop_unit, noop_observation, terminal_frame   the protocol's own fields (their values
-#                              are explained in bench/env/protocol.py), so runs are checked
-#   resize_interpolation       OpenCV's interpolation to 84 x 84: "area" or "linear"
-#   life_loss_ends_frame_skip  whether a life loss stops the 4-frame skip early
-# Where each value comes from (file, line, commit): bench/data/baselines/SOURCES.md.
-_ATARI_100K: dict[str, Any] = {
-    "sticky_actions": 0.0,
-    "full_action_space": False,
-    "frame_skip": 4,
-    "max_pool_frames": 2,
-    "image_size": 84,
-    "frame_stack": 4,
-    "life_loss_terminal": True,
-    "clip_rewards": True,
-    "max_episode_steps": 27_000,
-    "audio": "off",
-    "eval_epsilon": 0.001,
-    "actions": "discrete",  # the joystick's action set (continuous actions: CALE)
-    "continuous_threshold": 0.5,  # ale-py's default; unused with discrete actions
-}
-DOPAMINE_2021 = _ATARI_100K | {
-    "noop_min": 0,
-    "noop_max": 29,
-    "noop_unit": "frame",
-    "noop_observation": "before",
-    "terminal_frame": "break_then_fetch",
-    "resize_interpolation": "area",
-    "life_loss_ends_frame_skip": True,
-}
-BBF_RUNNER = _ATARI_100K | {
-    "noop_min": 0,
-    "noop_max": 29,
-    "noop_unit": "agent_step",
-    "noop_observation": "after",
-    "terminal_frame": "fetch_then_break",  # dopamine-rl 4.0.5, pinned by BBF's requirements
-    "resize_interpolation": "area",
-    "life_loss_ends_frame_skip": True,
-}
-SPR_ENV = _ATARI_100K | {
-    "noop_min": 1,
-    "noop_max": 30,
-    "noop_unit": "frame",
-    "noop_observation": "after",
-    "terminal_frame": "fresh",  # no early stop: every frame of the skip is played
-    "resize_interpolation": "linear",
-    "life_loss_ends_frame_skip": False,
-}
+# The protocol each published set was produced under, in the fields of
+# ``bench.env.protocol.ProtocolConfig`` (``PROTOCOLS``: "der", "bbf", "spr"), which
+# ``--reproduce`` compares with a ledger's recorded protocol. The reference-code details
+# among them (noop_unit, noop_observation, terminal_frame, resize, stop_at_life_loss,
+# life_reset_noop) are explained in bench/env/protocol.py; a ledger recorded before a field
+# existed is listed as unverified for it. Where each value comes from (file, line, commit):
+# bench/data/baselines/SOURCES.md.
+DOPAMINE_2021: dict[str, Any] = dataclasses.asdict(PROTOCOLS["der"])
+BBF_RUNNER: dict[str, Any] = dataclasses.asdict(PROTOCOLS["bbf"])  # dopamine-rl 4.0.5
+SPR_ENV: dict[str, Any] = dataclasses.asdict(PROTOCOLS["spr"])
 
 
 @dataclass(frozen=True)
@@ -172,10 +134,10 @@ BASELINES: dict[str, Baseline] = {
         license=_RLIABLE_LICENSE,
         protocol=SPR_ENV,
         protocol_note=(
-            "SPR's own env (mila-iqia/spr src/rlpyt_atari_env.py): 1-30 no-op starts as "
-            "emulator frames; linear resize; the frame skip runs all 4 frames through a life "
-            "loss, then one more NOOP frame; eval epsilon 0.001; 100 episodes after 100k "
-            "agent steps"
+            "SPR's own env (mila-iqia/spr src/rlpyt_atari_env.py; PROTOCOLS['spr']): a NOOP "
+            "frame, then 1-30 no-op starts as emulator frames; linear resize; the frame skip "
+            "runs all 4 frames through a life loss, then one more NOOP frame; a 27,001-step "
+            "cap; eval epsilon 0.001; 100 episodes after 100k agent steps"
         ),
         paper={"iqm": "0.337"},
         paper_source="Agarwal et al. 2021",

@@ -47,6 +47,15 @@ PAIRED_GAME_COLUMNS = (
     "comparison", "game", "n_pairs", "hns_mean_a", "hns_mean_b", "difference", "ci_low",
     "ci_high", "wilcoxon_statistic", "p_value", "p_holm",
 )  # fmt: skip
+# The audio study (``study.audio_study``): each decomposition row's paired statistics, and
+# its per-game mean differences; ``effect`` is the row's key (total, capacity, sound, timing).
+STUDY_AGGREGATE_COLUMNS = (
+    "group", "effect", "a", "b", "metric", "estimate", "ci_low", "ci_high", "n_pairs", "n_games",
+)  # fmt: skip
+STUDY_GAME_COLUMNS = (
+    "group", "effect", "game", "n_pairs", "hns_mean_a", "hns_mean_b", "difference", "ci_low",
+    "ci_high", "wilcoxon_statistic", "p_value", "p_holm",
+)  # fmt: skip
 # A reproduction (``--reproduce``): ours against a published per-run set, one row per game
 # (statistic "mean": means over runs) and an overall row (statistic "IQM"); raw-score columns
 # are empty on the overall row. p_adjusted is Holm's over the games; the overall test is the

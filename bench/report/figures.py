@@ -414,3 +414,87 @@ def reproduction_forest(
         _tidy(ax)
         ax.spines["left"].set_visible(False)
         return _save(fig, path)
+
+
+def game_audio(table: pd.DataFrame, path: Path) -> list[Path]:
+    """Which games make informative sound (``game_audio.GAME_AUDIO_COLUMNS``): per game, the
+    fraction of steps with sound, and the lift of a reward and of a life loss after an audio
+    onset (1, dotted: the onset says nothing; none drawn where undefined). Games sorted by
+    the reward lift."""
+    order = table.assign(key=table["reward_lift"].fillna(0.0)).sort_values("key", kind="stable")
+    y = np.arange(len(order))
+    panels = (
+        ("nonsilent_fraction", "Steps with sound", False),
+        ("reward_lift", "Lift of a reward", True),
+        ("life_loss_lift", "Lift of a life loss", True),
+    )
+    with paper_style():
+        fig, axes = plt.subplots(
+            1, 3, figsize=(2 * COLUMN_WIDTH, 0.6 + 0.13 * len(order)), sharey=True,
+            layout="constrained",
+        )  # fmt: skip
+        for ax, (column, title, lift) in zip(axes, panels, strict=True):
+            values = order[column].to_numpy(dtype=np.float64)
+            if lift:  # linear: a lift of 0 (never followed) is a finding, log would drop it
+                ok = np.isfinite(values)
+                ax.plot(values[ok], y[ok], "o", ms=3, color=OKABE_ITO[0])
+                ax.set_xlim(left=0)
+                ax.axvline(1.0, color="0.5", linewidth=0.6, linestyle=":")
+            else:
+                ax.barh(y, values, height=0.6, color=OKABE_ITO[2], alpha=0.8)
+                ax.set_xlim(0, 1)
+            ax.set_title(title)
+            ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+            ax.tick_params(axis="y", length=0, labelsize=6)
+            _tidy(ax)
+        axes[0].set_yticks(y, list(order["game"]))
+        axes[0].set_ylim(-0.7, len(order) - 0.3)
+        return _save(fig, path)
+
+
+def study_forest(
+    panels: Sequence[tuple[str, PairedComparison, Sequence[str]]],
+    path: Path,
+    *,
+    title: str,
+    color: str = OKABE_ITO[0],
+) -> list[Path]:
+    """The audio study of one variant: a panel per decomposition row (title, comparison,
+    its games), the per-game mean paired difference B − A with CIs on a shared game axis
+    (the union of the rows' games), and the IQM difference at the bottom in black."""
+    games = list(dict.fromkeys(g for _, _, gs in panels for g in gs))
+    with paper_style():
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            figsize=(max(COLUMN_WIDTH, 1.45 * len(panels) + 0.8), 0.7 + 0.13 * (len(games) + 2)),
+            sharex=True,  # one scale: the rows add up (on − off = silent − off + on − silent)
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, (name, comparison, gs) in zip(axes[0], panels, strict=True):
+            for g, p in zip(gs, comparison.per_game, strict=True):
+                y = len(games) + 1 - games.index(g)
+                e = p.difference
+                ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
+                face = color if p.p_holm < 0.05 else "white"
+                ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
+            agg = comparison.aggregates["iqm_difference"]
+            ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
+            ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
+            ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
+            ax.set_title(name, fontsize=7)
+            ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+            ax.tick_params(axis="y", length=0, labelsize=6)
+            ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+            _tidy(ax)
+            ax.spines["left"].set_visible(False)
+        first = axes[0][0]
+        ticks = [0] + [len(games) + 1 - k for k in range(len(games))]
+        first.set_yticks(ticks, ["IQM difference"] + games)
+        first.get_yticklabels()[0].set_fontweight("bold")
+        first.set_ylim(-1, len(games) + 2)
+        fig.suptitle(title, fontsize=7)
+        fig.supxlabel("Paired difference B − A (human-normalized)", fontsize=7)
+        return _save(fig, path)

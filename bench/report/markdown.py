@@ -10,9 +10,12 @@ from bench.env.games import games as game_table
 from bench.report.analysis import Report
 from bench.report.compare import Comparison
 from bench.report.reproduction import METHOD, Reproduction
+from bench.report.study import Study, reading
 from bench.report.tables import PAIRED_TITLES, ci, fmt
 from bench.stats import metrics
 
+# The paired statistics the audio study's table shows (all of them are in audio_study.csv).
+STUDY_SHOWN = ("iqm_difference", "iqm_of_paired_differences", "probability_of_improvement")
 MISSING_SHOWN = 100  # rows of the missing-runs table; provenance.json lists them all
 
 
@@ -36,6 +39,8 @@ def markdown_report(report: Report, figures: Sequence[tuple[str, str]]) -> str:
             "yet (listed below); every number here may change.",
             "",
         ]
+    if report.study is not None:  # the question a suite with audio conditions asks comes first
+        out += study_section(report.study)
     out += provenance_section(report.provenance)
     out += algorithms_section(report)
     out += aggregates_section(report)
@@ -159,6 +164,50 @@ def comparison_section(c: Comparison) -> list[str]:
     ]
     header = ["Game", "Pairs", "Mean A", "Mean B", "B − A [95% CI]", "Wilcoxon p", "Holm p"]
     return out + [md_table(header, rows)]
+
+
+def study_section(study: Study) -> list[str]:
+    """The audio decomposition: one row per paired comparison, what the intervals support,
+    and the per-game mean differences."""
+    rows = [
+        [r.group, r.effect.title, f"{r.b} − {r.a}"]
+        + [str(r.result.n_pairs), str(r.result.n_games)]
+        + [ci(r.result.aggregates[m]) for m in STUDY_SHOWN]
+        + [reading(r.headline)]
+        for r in study.rows
+    ]
+    header = ["Variant", "Effect", "B − A", "Pairs", "Games"]
+    header += [PAIRED_TITLES[m] + " [95% CI]" for m in STUDY_SHOWN] + ["IQM interval"]
+    out = [
+        "## Does hearing the game help? (audio study)",
+        "",
+        "Each row pairs two audio conditions of one variant on shared (game, seed) pairs; "
+        "human-normalized scores. on − off is the total effect, silent − off the added "
+        "network alone, on − silent what the sound carries beyond it, on − shuffled whether "
+        "its timing matters; rows whose conditions these runs lack are left out.",
+        "",
+        md_table(header, rows),
+        "**What the intervals support**",
+        "",
+        *[f"- {s}" for s in study.summary],
+        "",
+    ]
+    for group in dict.fromkeys(r.group for r in study.rows):
+        group_rows = [r for r in study.rows if r.group == group]
+        games = list(dict.fromkeys(g for r in group_rows for g in r.games))
+        cells = {
+            (r.effect.key, g): ci(p.difference) for r in group_rows
+            for g, p in zip(r.games, r.result.per_game, strict=True)
+        }  # fmt: skip
+        table = [[g] + [cells.get((r.effect.key, g), "–") for r in group_rows] for g in games]
+        head = ["Game"] + [f"{r.effect.b} − {r.effect.a}" for r in group_rows]
+        out += [
+            f"Per game, {group}: mean paired difference [95% CI] (human-normalized).",
+            "",
+            md_table(head, table),
+        ]
+    files = "`audio_study.csv`, `audio_study_per_game.csv`, `tables/audio_study.tex`"
+    return out + [f"Files: {files}; per-game forest plots under Figures.", ""]
 
 
 def reproduction_section(rep: Reproduction) -> list[str]:

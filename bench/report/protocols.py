@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.errors import BenchError
+from bench.env.protocol import ADDED_BEHAVIOUR
 
 UNKNOWN = "unknown (published or external scores)"  # the protocol of rows that record none
 
@@ -33,8 +34,10 @@ def protocol_configs(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for proto, text in zip(runs["protocol"], runs["protocol_json"], strict=True):
         if proto and proto not in out and isinstance(text, str) and text:
             try:
-                # Protocols recorded before the action space was a field were discrete.
-                out[proto] = {"actions": "discrete"} | flatten(json.loads(text))
+                # Protocols recorded before the action space was a field were discrete, and
+                # before the later behaviour fields, the env behaved as their defaults.
+                before = {"actions": "discrete"} | ADDED_BEHAVIOUR
+                out[proto] = before | flatten(json.loads(text))
             except json.JSONDecodeError:
                 out[proto] = {}
     return out

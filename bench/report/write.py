@@ -2,7 +2,7 @@
 report.md.
 
     aggregates.csv, per_game.csv, probability_of_improvement.csv, paired_*.csv,
-    reproduction.csv
+    audio_study.csv, audio_study_per_game.csv, reproduction.csv
     provenance.json, report.md
     tables/{aggregates,per_game,paired}.tex
     figures/<name>.{pdf,png}
@@ -39,6 +39,23 @@ def colors_of(report: Report) -> dict[str, str]:
     return fig.palette(labels, references=report.references)
 
 
+def study_figures(report: Report) -> list[FigureFile]:
+    """The audio study's per-game forest plots: one figure per variant, a panel per row."""
+    if report.study is None:
+        return []
+    rows = report.study.rows
+    out = []
+    for k, group in enumerate(dict.fromkeys(r.group for r in rows), start=1):
+        panels = [
+            (f"{r.effect.b} − {r.effect.a}\n{r.effect.title}", r.result, r.games)
+            for r in rows
+            if r.group == group
+        ]
+        draw = partial(fig.study_forest, panels, title=f"Audio study: {group}")
+        out.append(FigureFile(f"Audio study per game: {group}", f"figures/audio_study_{k}", draw))
+    return out
+
+
 def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
     """The figures a report has, in report.md's order, each with how to draw it."""
     estimates = {lb: e.aggregates for lb, e in report.estimates.items()}
@@ -67,6 +84,7 @@ def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
     if not report.training_metrics.empty:
         draw = partial(fig.training_metrics, report.training_metrics, colors)
         plan.append(FigureFile("Training metrics", "figures/training_metrics", draw))
+    plan += study_figures(report)
     for k, c in enumerate(report.comparisons, start=1):
         color = colors.get(c.b, fig.OKABE_ITO[0])
         title = f"B = {c.b}\nA = {c.a}"

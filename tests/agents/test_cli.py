@@ -81,3 +81,30 @@ def test_perf_measures_a_continuous_agent():
     entry = get_agent("sac")
     r = measure_agent(entry, entry.preset("tiny"), steps=4, device="cpu")
     assert r.stream == "synthetic" and r.grad_updates == 4
+
+
+def test_describe_with_overrides_counts_the_new_modules(capsys):
+    argv = ["agents", "describe", "der", "--num-actions", "6", "--json"]
+    _, out = run(argv, capsys)
+    dense = json.loads(out)["parameters"]
+    sets = ["--set", "moe_experts=4", "--set", "moe_expert_dim=64", "--set", "mcr_weight=1"]
+    code, out = run([*argv, *sets], capsys)
+    info = json.loads(out)
+    assert code == 0 and info["config"]["moe_experts"] == 4
+    counts = info["parameters"]
+    # DER's 64 x 11 x 11 latent: 121 tokens of 64; 4 experts of 64 -> 64 -> 64, 31 slots each
+    moe = 64 * 4 * 31 + 4 * (64 * 64 * 2 + 64 + 64) + 121 * 64 * 512 + 512
+    assert counts["projection"] == moe != dense["projection"]
+    assert counts["sequence_model"] > 0 and counts["head"] == dense["head"]
+    assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
+
+
+def test_describe_refuses_a_bad_override(capsys):
+    import pytest
+
+    from bench.core.errors import BenchError
+
+    with pytest.raises(BenchError, match="moe_tokens"):
+        run(["agents", "describe", "der", "--num-actions", "6", "--set", "moe_tokens=x"], capsys)
+    with pytest.raises(BenchError, match="FIELD=VALUE"):
+        run(["agents", "describe", "der", "--num-actions", "6", "--set", "moe_tokens"], capsys)
