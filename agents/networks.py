@@ -11,6 +11,7 @@ bug of several ports, SEM3's included).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.audio import AudioFusion, AudioOptions
 from agents.contrastive import MaskedSequenceModel
 from agents.moe import MoESpec, SoftMoEProjection
 
@@ -164,34 +166,6 @@ class ImpalaEncoder(nn.Module):
         for stage in self.stages:
             x = stage(x)
         return F.relu(x)
-
-
-class AudioEncoder(nn.Module):
-    """SEM3's audio encoder: three 1-D convs (8, 16, 16 filters; kernel 3, VALID; ReLU;
-    max-pool 2), a dense layer with ReLU to H x W x C, reshaped to (C, H, W) and
-    concatenated to the (renormalized) image latent, as SEM3's Keras model does.
-
-    Input (B, stack, samples) in [0, 1]: the stacked steps are the conv's input channels
-    (SEM3's (samples, stack) layout), built the same way when acting and in replay (SEM3
-    gave only the newest step when acting). SEM3 reshaped to 9x9 because of its VALID
-    max-pool bug in the image encoder; here H x W is the image latent's (11x11 for Impala).
-    """
-
-    def __init__(self, stack: int, samples: int, *, height: int, width: int, channels: int = 2):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            [nn.Conv1d(stack, 8, 3), nn.Conv1d(8, 16, 3), nn.Conv1d(16, 16, 3)]
-        )
-        length = samples
-        for _ in self.convs:
-            length = (length - 2) // 2
-        self.dense = nn.Linear(16 * length, height * width * channels)
-        self.shape = (channels, height, width)
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        for conv in self.convs:
-            a = F.max_pool1d(F.relu(conv(a)), 2)
-        return F.relu(self.dense(a.flatten(1))).view(a.shape[0], *self.shape)
 
 
 class NoisyLinear(nn.Module):
@@ -367,25 +341,22 @@ class ValueNetwork(nn.Module):
         impala_blocks: int = 2,
         moe: MoESpec | None = None,
         sequence_model: tuple[int, int, int] | None = None,  # (length, depth, width)
+        audio: AudioOptions | None = None,
     ):
         super().__init__()
-        channels, lh, lw = self._encoders(
-            encoder,
-            image_shape,
-            audio_shape,
-            width_scale,
-            padding,
-            audio_channels=audio_channels,
-            impala_blocks=impala_blocks,
-        )
+        options = dataclasses.replace(audio or AudioOptions(), channels=audio_channels)
+        encoders = (encoder, image_shape, audio_shape, width_scale, padding)
+        channels, lh, lw = self._encoders(*encoders, audio=options, impala_blocks=impala_blocks)
         self.latent_shape = (int(channels), int(lh), int(lw))
+        audio_flat = self._audio_fusion(options)
         # "shared": one hidden layer feeds both streams and is SPR's projection (BBF);
         # "streams": a hidden layer per stream, SPR's projection their concatenation.
         streams = head_structure == "streams"
+        seen = (self.projected_channels, lh, lw)  # what the projection sees
         self.projection: nn.Module = (
-            StreamProjection(channels * lh * lw, hidden_dim, noisy=noisy, sigma0=sigma0)
+            StreamProjection(math.prod(seen), hidden_dim, noisy=noisy, sigma0=sigma0)
             if streams
-            else _projection(self.latent_shape, hidden_dim, noisy, sigma0, moe)
+            else _projection(seen, hidden_dim, noisy, sigma0, moe)
         )
         transition = dict(batchnorm=transition_batchnorm, renorm=renorm)
         self.transition_model = (
@@ -393,11 +364,12 @@ class ValueNetwork(nn.Module):
             if spr
             else None
         )
-        projected = 2 * hidden_dim if streams else hidden_dim
+        projected = (2 * hidden_dim if streams else hidden_dim) + audio_flat * self.audio_spr
         self.predictor = nn.Linear(projected, projected) if spr else None
         self.head_grad_scale = head_grad_scale
+        head_in = hidden_dim + audio_flat  # the "projection" fusion's audio part joins here
         self.head = Head(
-            hidden_dim, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
+            head_in, num_actions, num_atoms, dueling=dueling, noisy=noisy, sigma0=sigma0
         )
         self.sequence_model = _sequence_model(sequence_model, projected)
         self.renorm = renorm
@@ -411,12 +383,12 @@ class ValueNetwork(nn.Module):
         width_scale: float,
         padding: str,
         *,
-        audio_channels: int,
+        audio: AudioOptions,
         impala_blocks: int,
     ) -> tuple[int, int, int]:
         """Build the image (and audio) encoders; returns the latent's (C, h, w)."""
         self.encoder: ImpalaEncoder | NatureEncoder
-        self.audio_encoder: AudioEncoder | None = None
+        self.audio_encoder: AudioFusion | None = None
         stack, height, width = image_shape
         if encoder == "impala":
             self.encoder = ImpalaEncoder(
@@ -426,12 +398,26 @@ class ValueNetwork(nn.Module):
             self.encoder = NatureEncoder(stack, width_scale=width_scale, padding=padding)
         channels = self.encoder.out_channels
         lh, lw = latent_hw(encoder, padding, height), latent_hw(encoder, padding, width)
-        if audio_shape is not None and audio_channels > 0:
-            self.audio_encoder = AudioEncoder(
-                audio_shape[0], audio_shape[1], height=lh, width=lw, channels=audio_channels
+        self.image_channels = int(channels)
+        if audio_shape is not None and audio.channels > 0:
+            # The audio encoder and its fusion (agents/audio.py): the audio part of the
+            # latent, C_a channels after the image's.
+            self.audio_encoder = AudioFusion(
+                audio_shape[0], audio_shape[1], latent=(channels, lh, lw), options=audio
             )
-            channels += audio_channels
+            channels += audio.channels
         return channels, lh, lw
+
+    def _audio_fusion(self, options: AudioOptions) -> int:
+        """Where the audio part goes; returns its width after the projection (0 unless the
+        fusion is "projection": the projection then sees the image channels only, and the
+        audio part joins after it, at the head's input and, with audio SPR, on SPR's path)."""
+        after = self.audio_encoder is not None and options.fusion == "projection"
+        self.audio_after_projection = after
+        self.audio_spr = self.audio_encoder is None or options.spr
+        channels, lh, lw = self.latent_shape
+        self.projected_channels = self.image_channels if after else channels
+        return (channels - self.image_channels) * lh * lw if after else 0
 
     # -- pieces -------------------------------------------------------------------------
     def encode(self, image: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
@@ -443,27 +429,47 @@ class ValueNetwork(nn.Module):
             if audio is None:
                 raise ValueError("this network was built with audio; pass the audio input")
             # SEM3 renormalizes the image latent only; the audio channels join after.
-            latent = torch.cat([latent, self.audio_encoder(audio)], dim=1)
+            latent = torch.cat([latent, self.audio_encoder(latent, audio)], dim=1)
         return latent
+
+    def _split(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(what the projection sees, flattened; the audio part that joins after it, or
+        None): the whole latent unless the fusion is "projection"."""
+        if not self.audio_after_projection:
+            return latent.flatten(1), None
+        c = self.image_channels
+        return latent[:, :c].flatten(1), latent[:, c:].flatten(1)
 
     def logits(self, latent: torch.Tensor, noise: Noise | None = None) -> torch.Tensor:
         """(B, actions, atoms): the projection, ReLU, then the head (with separate streams:
         each stream's hidden layer, ReLU, its output layer). The gradient into the latent
         is scaled by ``head_grad_scale``."""
-        x = scale_grad(latent.flatten(1), self.head_grad_scale)
+        x, after = self._split(scale_grad(latent, self.head_grad_scale))
+
+        def joined(h: torch.Tensor) -> torch.Tensor:  # the "projection" fusion's audio part
+            return F.relu(h) if after is None else torch.cat([F.relu(h), after], dim=1)
+
         if isinstance(self.projection, StreamProjection):
             value = _apply(self.projection.value, x, noise, "projection.value")
             adv = _apply(self.projection.advantage, x, noise, "projection.advantage")
-            return self.head(F.relu(adv), noise, value_x=F.relu(value))
-        return self.head(F.relu(_apply(self.projection, x, noise, "projection")), noise)
+            return self.head(joined(adv), noise, value_x=joined(value))
+        return self.head(joined(_apply(self.projection, x, noise, "projection")), noise)
 
     def project(self, latent: torch.Tensor) -> torch.Tensor:
         """SPR's path: the projection without ReLU and without noise ((B, hidden), or
-        (B, 2 x hidden) with separate streams: value then advantage, as SPR's QL1Head)."""
-        x = latent.flatten(1)
+        (B, 2 x hidden) with separate streams: value then advantage, as SPR's QL1Head).
+        Without audio SPR (``AudioOptions.spr``) the audio part is left out of it: zeroed,
+        or (with the "projection" fusion) not appended; with it, the "projection" fusion
+        appends the audio part."""
+        if not self.audio_spr and not self.audio_after_projection:
+            c = self.image_channels
+            latent = torch.cat([latent[:, :c], torch.zeros_like(latent[:, c:])], dim=1)
+        x, after = self._split(latent)
         if isinstance(self.projection, StreamProjection):
-            return torch.cat([self.projection.value(x), self.projection.advantage(x)], dim=1)
-        return _apply(self.projection, x, None, "projection")
+            out = torch.cat([self.projection.value(x), self.projection.advantage(x)], dim=1)
+        else:
+            out = _apply(self.projection, x, None, "projection")
+        return out if after is None or not self.audio_spr else torch.cat([out, after], dim=1)
 
     def predict(self, latent: torch.Tensor) -> torch.Tensor:
         if self.predictor is None:

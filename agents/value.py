@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from agents import diagnostics
+from agents.audio import AudioOptions, normalize_audio
 from agents.contrastive import masked_contrastive_loss
 from agents.losses import bin_centers, bin_edges, hl_gauss_targets
 from agents.moe import MoESpec
@@ -76,6 +77,18 @@ class ValueConfig:
     noise_keys: Literal["independent", "by_size"] = "independent"  # see sample_noise
     init: Literal["xavier_uniform", "torch_default"] = "xavier_uniform"
     audio_channels: int = 2  # SEM3 audio latent channels when the env has audio (0: ignore it)
+    # How the agent hears (agents/audio.py); used only when the env gives audio.
+    audio_encoder: Literal["waveform", "logmel"] = "waveform"  # SEM3's 1-D CNN, or log-mel
+    audio_fusion: Literal["channels", "projection", "attention"] = "channels"  # SEM3: channels
+    audio_normalize: Literal["silence", "unit"] = "silence"  # (x-128)/128; unit: SEM3's x/255
+    audio_spr: bool = True  # SPR predicts the audio part of the latent too (SEM3 did)
+    audio_reset: Literal["shrink_perturb", "keep"] = "shrink_perturb"  # keep: never reset it
+    audio_n_fft: int = 512  # log-mel: STFT frame (60 Hz bins at 30,720 Hz)
+    audio_hop: int = 128  # log-mel: STFT hop (13 frames per 2,048-sample step)
+    audio_n_mels: int = 40
+    audio_sample_rate: int = 30_720  # 512 samples per emulator frame at 60 frames/s
+    audio_attention_dim: int = 64  # attention fusion: query/key/value width
+    audio_attention_heads: int = 4
     # -- learning target ---------------------------------------------------------------
     double_dqn: bool = True
     n_step: int = 3  # final n
@@ -206,6 +219,12 @@ class ValueConfig:
             require(ok, name, getattr(self, name), valid)
         if self.head_structure == "streams" and not self.dueling:
             raise FieldError("head_structure", 'separate streams ("streams") need dueling: true')
+        if self.audio_reset == "shrink_perturb" and "audio_encoder" not in self.reset_shrink_groups:
+            raise FieldError(
+                "audio_reset",
+                "shrink_perturb needs 'audio_encoder' in reset_shrink_groups; or set "
+                "audio_reset: keep",
+            )
         groups = set(self.reset_shrink_groups) | set(self.reset_full_groups)
         unknown_groups = groups - set(MODULE_GROUPS)
         if unknown_groups:
@@ -232,6 +251,17 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("noisy_sigma0", c.noisy_sigma0 >= 0, "at least 0"),
         ("head_grad_scale", 0 < c.head_grad_scale <= 1, "more than 0, at most 1"),
         ("audio_channels", 0 <= c.audio_channels <= 1024, "0..1024"),
+        ("audio_n_fft", 8 <= c.audio_n_fft <= 8192, "8..8192"),
+        ("audio_hop", 1 <= c.audio_hop <= c.audio_n_fft, f"1..audio_n_fft ({c.audio_n_fft})"),
+        ("audio_n_mels", 1 <= c.audio_n_mels <= c.audio_n_fft // 2 + 1, "1..audio_n_fft/2+1"),
+        ("audio_sample_rate", 1_000 <= c.audio_sample_rate <= 1_000_000, "1000..1000000"),
+        ("audio_attention_dim", 1 <= c.audio_attention_dim <= 4096, "1..4096"),
+        (
+            "audio_attention_heads",
+            1 <= c.audio_attention_heads <= c.audio_attention_dim
+            and c.audio_attention_dim % c.audio_attention_heads == 0,
+            f"a divisor of audio_attention_dim ({c.audio_attention_dim})",
+        ),
         ("n_step", 1 <= c.n_step <= 1000, "1..1000"),
         ("n_step_start", 1 <= c.n_step_start <= 1000, "1..1000"),
         ("gamma", 0 < c.gamma < 1, "between 0 and 1, exclusive"),
@@ -357,6 +387,23 @@ def reset_interval_env_steps(cfg: ValueConfig) -> int:
     if cfg.reset_interval <= 0 or cfg.replay_ratio <= 0:
         return 0
     return max(1, int(round(cfg.reset_interval / cfg.replay_ratio)))
+
+
+def shrink_groups(cfg: ValueConfig) -> tuple[str, ...]:
+    """The groups a reset shrinks and perturbs: ``reset_shrink_groups``, without the audio
+    encoder when ``audio_reset`` is "keep" (as SEM3's resets left it: its layer name was not
+    in the reset list)."""
+    if cfg.audio_reset == "keep":
+        return tuple(g for g in cfg.reset_shrink_groups if g != "audio_encoder")
+    return cfg.reset_shrink_groups
+
+
+def full_groups(cfg: ValueConfig) -> tuple[str, ...]:
+    """The groups a reset re-initializes: ``reset_full_groups`` (never the audio encoder
+    when ``audio_reset`` is "keep")."""
+    if cfg.audio_reset == "keep":
+        return tuple(g for g in cfg.reset_full_groups if g != "audio_encoder")
+    return cfg.reset_full_groups
 
 
 def is_reset_step(cfg: ValueConfig, env_step: int) -> bool:
@@ -576,7 +623,7 @@ class ValueAgent:
     def _audio(self, x: np.ndarray | None) -> torch.Tensor | None:
         if not self.use_audio or x is None:
             return None
-        return torch.as_tensor(x, device=self.device).float().div_(255.0)
+        return normalize_audio(torch.as_tensor(x, device=self.device), self.cfg.audio_normalize)
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if not self.cfg.augmentation:
@@ -966,7 +1013,7 @@ class ValueAgent:
             # never reaches the nested Adam moments), Adam's step counts included.
             self.optimizer.state.clear()
         else:
-            reset = set(cfg.reset_shrink_groups) | set(cfg.reset_full_groups)
+            reset = set(shrink_groups(cfg)) | set(full_groups(cfg))
             for name, p in self.online.named_parameters():
                 if group_of(name) in reset:
                     self.optimizer.state.pop(p, None)
@@ -981,8 +1028,8 @@ class ValueAgent:
             self._new_network(),
             shrink=cfg.reset_shrink,
             perturb=cfg.reset_perturb,
-            shrink_groups=cfg.reset_shrink_groups,
-            full_groups=cfg.reset_full_groups,
+            shrink_groups=shrink_groups(cfg),
+            full_groups=full_groups(cfg),
         )
 
     # -- protocol: metrics and state ---------------------------------------------------
@@ -1246,6 +1293,23 @@ def build_network(cfg: ValueConfig, obs_spec: ObsSpec) -> ValueNetwork:
         sequence_model=(
             (cfg.mcr_seq_len, cfg.mcr_depth, cfg.mcr_width) if cfg.mcr_weight > 0 else None
         ),
+        audio=audio_options(cfg),
+    )
+
+
+def audio_options(cfg: ValueConfig) -> AudioOptions:
+    """The network's audio options from the config's ``audio_*`` fields."""
+    return AudioOptions(
+        encoder=cfg.audio_encoder,
+        fusion=cfg.audio_fusion,
+        channels=cfg.audio_channels,
+        spr=cfg.audio_spr,
+        n_fft=cfg.audio_n_fft,
+        hop=cfg.audio_hop,
+        n_mels=cfg.audio_n_mels,
+        sample_rate=cfg.audio_sample_rate,
+        attention_dim=cfg.audio_attention_dim,
+        attention_heads=cfg.audio_attention_heads,
     )
 
 
@@ -1434,6 +1498,25 @@ DQN = _preset(
     "dqn",
 )
 
+# SEM3 (nwrousell/SEM3): BBF at replay ratio 2 with a raw-waveform audio encoder fused as
+# latent channels. Kept where SEM3 chose (agents/README.md, "SEM3"): the 1-D CNN (8, 16, 16
+# filters, kernel 3, VALID, ReLU, max-pool 2) over the stacked steps as channels, a dense
+# layer with ReLU to 2 channels at the image latent's size, concatenated after the image
+# latent's renormalization, SPR over the audio channels too, samples divided by 255. Fixed
+# where SEM3 had a bug, by the base config and the protocol rather than by fields here: the
+# 11x11 latent (SAME max-pool; SEM3's VALID gave 9x9), the minimal action set, resets of the
+# head and the target (and of the audio encoder, whose layer name SEM3's reset list missed),
+# the same audio stack when acting and from replay, and all 4 frames' sound of a step
+# (protocol audio "on", not "sem3").
+SEM3 = _preset(
+    {
+        "audio_encoder": "waveform",  # (as BASE) SEM3's 1-D CNN on the raw samples
+        "audio_fusion": "channels",  # (as BASE) concatenated as 2 latent channels
+        "audio_normalize": "unit",  # x / 255 as SEM3's process_inputs (instead of (x-128)/128)
+    },
+    "sem3",
+)
+
 PRESETS: dict[str, ValueConfig] = {
     "dqn": DQN,
     "der": DER,
@@ -1441,6 +1524,7 @@ PRESETS: dict[str, ValueConfig] = {
     "sr-spr": SR_SPR,
     "bbf": BBF,
     "bbf-rr8": BBF_RR8,
+    "sem3": SEM3,
 }
 
 ENTRY = register(
@@ -1450,7 +1534,7 @@ ENTRY = register(
         factory=factory,
         presets=PRESETS,
         default_preset="bbf",
-        description="value-based agent: DQN, DER, SPR, SR-SPR, BBF as presets of one config",
+        description="value-based agent: DQN, DER, SPR, SR-SPR, BBF, SEM3 as presets of one config",
         parameter_counts=parameter_counts,
         planned_updates=planned_updates,
     )

@@ -37,6 +37,22 @@ How the stacks are formed (an agent's replay can rebuild them from the newest en
   taking the last ``frame_stack`` entries of the same episode and life, zero-filled before
   its first entry. The acting path and the replay path then see identical stacks.
 
+The audio controls (``protocol.audio``; the same observation shapes as "on", so the same
+network) are applied to each new stack entry as it is made, so that the agent, its replay
+and a resumed run all hold what the agent heard:
+  - "silent": the entry is silence (128); the zero padding of the stacks stays;
+  - "shuffled": the entry is the true audio entry of another step of this env, drawn
+    uniformly from the last ``SHUFFLE_WINDOW`` entries before it (all of them while there
+    are fewer; the first entry after seeding, a reset's silence, has none and is silence).
+    Each true entry is then heard about once (more often within the first window), at a
+    random offset of up to ``SHUFFLE_WINDOW`` steps (about 70 s of game time): the sound's
+    distribution over the run is kept, its timing with the game is not. A uniform draw from
+    the whole past would instead hear the run's first steps far more often than its last.
+    Draws come from a generator seeded from the env's seed; the window of true entries and
+    the generator are part of the env's state. Each evaluation episode's env shuffles its
+    own sound;
+  - "image_off": the image stack is all zeros (every frame blank), the sound is "on"'s.
+
 Continuous actions (``protocol.actions: continuous``, CALE): the agent's action is a
 float32 vector (radius, angle, fire) within ``CALE_ACTION_LOW``/``CALE_ACTION_HIGH``. As
 ale-py's own ``AtariEnv(continuous=True)`` does (0.12 and later), it becomes the joystick
@@ -91,6 +107,7 @@ from bench.env.protocol import (
     CALE_ACTION_HIGH,
     CALE_ACTION_LOW,
     CALE_MIN_ALE_PY,
+    FULL_AUDIO_MODES,
     NOOP_OBSERVATIONS,
     NOOP_UNITS,
     RESIZES,
@@ -101,6 +118,9 @@ from bench.env.protocol import (
 
 AUDIO_FRAME_SAMPLES = 512  # ale-py synthesizes 512 samples per emulator frame (31,400 Hz)
 SILENCE = 128  # uint8 audio: the zero of the waveform
+# "shuffled" audio: the true audio entries drawn from, a ring of the last 1,024 (2 MB at
+# 2,048 samples; the pages a short evaluation episode's env never fills are never touched).
+SHUFFLE_WINDOW = 1024
 # 2: the pooled screen buffers are part of the state. The continuous actions' log
 # ("float_log") is optional within version 2: a state without it has none (discrete).
 STATE_VERSION = 2
@@ -116,8 +136,9 @@ ActionInput = int | np.integer | np.ndarray  # an index, or a continuous action 
 
 
 def audio_samples(protocol: ProtocolConfig) -> int:
-    """Samples in one audio stack entry: 0 (off), frame_skip x 512 (on), 512 (sem3)."""
-    if protocol.audio == "on":
+    """Samples in one audio stack entry: 0 (off), frame_skip x 512 (on and its controls),
+    512 (sem3)."""
+    if protocol.audio in FULL_AUDIO_MODES:
         return protocol.frame_skip * AUDIO_FRAME_SAMPLES
     if protocol.audio == "sem3":
         return AUDIO_FRAME_SAMPLES
@@ -139,6 +160,21 @@ class _Skip(NamedTuple):
     fetched: int  # grayscale screens fetched for pooling
     life_loss: bool
     game_over: bool
+
+
+def shuffle_step(window: np.ndarray, seen: int, entry: np.ndarray, rng: np.random.Generator) -> int:
+    """Replace ``entry`` (in place) with one of the last ``min(seen, N)`` true entries,
+    drawn uniformly (silence when there are none), then store its true value in the ring
+    ``window`` (N, samples) of the last N, which holds ``seen`` entries so far. Returns
+    ``seen + 1``."""
+    true = entry.copy()
+    kept = min(seen, len(window))
+    if kept:
+        entry[:] = window[int(rng.integers(kept))]
+    else:
+        entry.fill(SILENCE)
+    window[seen % len(window)] = true
+    return seen + 1
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
@@ -320,7 +356,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
                 row[i * AUDIO_FRAME_SAMPLES : (i + 1) * AUDIO_FRAME_SAMPLES]
                 for i in range(self._skip)
             ]
-            if self._audio == "on"
+            if self._audio in FULL_AUDIO_MODES
             else []
             for row in self._aud_rows
         ]
@@ -347,6 +383,12 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         # joystick action here and their 3 floats in a log of their own.
         self._log = array("b")
         self._float_log = array("f")
+        # "shuffled": the window of true audio entries and its generator (a third stream of
+        # the env's seed; the first two are the emulator's and the no-ops').
+        self._shuffle_rng = np.random.default_rng(spawn(self.seed, 3)[2])
+        shuffled = self._audio == "shuffled"
+        self._shuffle_pool = np.zeros((SHUFFLE_WINDOW if shuffled else 0, self._samples), np.uint8)
+        self._shuffle_seen = 0
 
     # ------------------------------------------------------------------------------ spaces
     def obs_spec(self) -> ObsSpec:
@@ -381,9 +423,21 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         if self._samples:
             self._aud_ring[pos:newest] = 0
 
+    def _control(self, row: int) -> None:
+        """Apply the audio control ("silent", "shuffled") to the new entry in ``row``."""
+        if self._audio == "silent":
+            self._aud_rows[row].fill(SILENCE)
+        elif self._audio == "shuffled":
+            self._shuffle_seen = shuffle_step(
+                self._shuffle_pool, self._shuffle_seen, self._aud_rows[row], self._shuffle_rng
+            )
+
     def _obs(self) -> dict[str, np.ndarray]:
         window = slice(self._pos, self._pos + self._stack)
-        obs = {"image": self._img_ring[window].copy()}
+        if self._audio == "image_off":  # every frame blank; the sound is heard
+            obs = {"image": np.zeros_like(self._img_ring[window])}
+        else:
+            obs = {"image": self._img_ring[window].copy()}
         if self._samples:
             obs["audio"] = self._aud_ring[window].copy()
         return obs
@@ -435,6 +489,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         self._resize_into(self._frames[0], row)
         if self._samples:
             self._aud_rows[row].fill(SILENCE)  # what getAudio() holds now is stale
+            self._control(row)
 
     def _noop_frames(self, noops: int) -> None:
         """``noops`` NOOP emulator frames; the newest entry becomes the screen after them,
@@ -459,6 +514,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             skip = self._emulate(noop, 1.0, row)
             self._resize_into(self._pooled_screen(skip.fetched), row)
             self._finish_audio(row, skip.emulated)
+            self._control(row)
             if skip.game_over or (skip.life_loss and self._life_boundary):
                 self._start_game()
 
@@ -472,6 +528,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             skip = self._life_reset_noop(skip)
         self._resize_into(self._pooled_screen(skip.fetched), row)
         self._finish_audio(row, skip.emulated)
+        self._control(row)
         if skip.life_loss and self._life_boundary and not skip.game_over:
             self._clear_older()
         return self._end_step(skip)
@@ -610,7 +667,28 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             "needs_reset": self._needs_reset,
             "log": self._log.tobytes(),
             "float_log": np.frombuffer(self._float_log, np.float32).reshape(-1, 3).copy(),
+            "shuffle": self._shuffle_state(),
         }
+
+    def _shuffle_state(self) -> dict[str, Any] | None:
+        """The "shuffled" control's window (its filled rows), count and generator."""
+        if self._audio != "shuffled":
+            return None
+        return {
+            "pool": self._shuffle_pool[: min(self._shuffle_seen, SHUFFLE_WINDOW)].copy(),
+            "seen": self._shuffle_seen,
+            "rng": self._shuffle_rng.bit_generator.state,
+        }
+
+    def _same_shuffle(self, saved: dict[str, Any] | None) -> bool:
+        mine = self._shuffle_state()
+        if mine is None or saved is None:
+            return mine is saved
+        return (
+            mine["seen"] == saved["seen"]
+            and mine["rng"] == saved["rng"]
+            and np.array_equal(mine["pool"], saved["pool"])
+        )
 
     def set_state(self, state: dict[str, Any], *, replay: bool | None = None) -> None:
         """Restore a snapshot from :meth:`get_state` of an env of the same game and protocol.
@@ -653,6 +731,11 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         self._needs_reset = bool(state["needs_reset"])
         self._log = array("b", state["log"])
         self._float_log = array("f", _float_actions(state).tobytes())
+        shuffle = state.get("shuffle")
+        if shuffle is not None:
+            self._shuffle_pool[: len(shuffle["pool"])] = shuffle["pool"]
+            self._shuffle_seen = int(shuffle["seen"])
+            self._shuffle_rng.bit_generator.state = shuffle["rng"]
 
     def _replay(self, state: dict[str, Any]) -> None:
         self._seed(int(state["seed"]))
@@ -674,6 +757,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
             and np.array_equal(self._frames, state["screens"])
             and self._t == state["episode_step"]
             and self._noop_rng.bit_generator.state == state["noop_rng"]
+            and self._same_shuffle(state.get("shuffle"))
         )
         if not same:
             raise RuntimeError("replaying the env's log did not reproduce its saved state")

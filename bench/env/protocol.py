@@ -16,10 +16,16 @@ from bench.core.config import check_finite, require
 from bench.core.spaces import ACTION_KINDS, ActionKind
 
 # What the agent hears: nothing, all 4 x 512 samples of a step, or the last 512 (SEM3's);
-# the audio study's controls, each with the network of "on": silence, the sound of another
-# time of the same run, or the sound with the frames blanked.
+# or one of the controls of "on", which give the agent the same observation shapes (and so
+# the same network) as "on": "silent" (every step's audio is silence), "shuffled" (every
+# step's audio is that of another step of the same env, drawn uniformly from the 1,024
+# before it), and
+# "image_off" (the sound of "on", every frame blank). bench/env/atari.py applies them where
+# the observation is made, so the replay stores what the agent heard.
 AudioMode = Literal["off", "on", "sem3", "silent", "shuffled", "image_off"]
 AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
+# The modes whose audio entry is all frame_skip x 512 samples of a step.
+FULL_AUDIO_MODES: tuple[AudioMode, ...] = ("on", "silent", "shuffled", "image_off")
 
 # Upper bounds far past any published protocol, so that a typo never allocates a frame
 # stack or a frame-skip loop that cannot fit in memory or time.
@@ -75,7 +81,7 @@ class ProtocolConfig:
     life_reset_noop: bool = False
     clip_rewards: bool = True  # learning reward only; scores always use raw rewards
     max_episode_steps: int = 27_000  # agent steps (108,000 frames); truncation, not terminal
-    audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512
+    audio: AudioMode = "off"  # on: 4 x 512 samples per step; sem3: last 512; or a control
     eval_epsilon: float = 0.001
     # How the agent acts: the minimal (or full) joystick action set, or CALE, ale-py's
     # continuous actions (radius, angle, fire) mapped onto the joystick on the same emulator.
