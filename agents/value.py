@@ -251,17 +251,6 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("noisy_sigma0", c.noisy_sigma0 >= 0, "at least 0"),
         ("head_grad_scale", 0 < c.head_grad_scale <= 1, "more than 0, at most 1"),
         ("audio_channels", 0 <= c.audio_channels <= 1024, "0..1024"),
-        ("audio_n_fft", 8 <= c.audio_n_fft <= 8192, "8..8192"),
-        ("audio_hop", 1 <= c.audio_hop <= c.audio_n_fft, f"1..audio_n_fft ({c.audio_n_fft})"),
-        ("audio_n_mels", 1 <= c.audio_n_mels <= c.audio_n_fft // 2 + 1, "1..audio_n_fft/2+1"),
-        ("audio_sample_rate", 1_000 <= c.audio_sample_rate <= 1_000_000, "1000..1000000"),
-        ("audio_attention_dim", 1 <= c.audio_attention_dim <= 4096, "1..4096"),
-        (
-            "audio_attention_heads",
-            1 <= c.audio_attention_heads <= c.audio_attention_dim
-            and c.audio_attention_dim % c.audio_attention_heads == 0,
-            f"a divisor of audio_attention_dim ({c.audio_attention_dim})",
-        ),
         ("n_step", 1 <= c.n_step <= 1000, "1..1000"),
         ("n_step_start", 1 <= c.n_step_start <= 1000, "1..1000"),
         ("gamma", 0 < c.gamma < 1, "between 0 and 1, exclusive"),
@@ -300,6 +289,24 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("replay_prefetch", c.replay_prefetch >= 0, "at least 0"),
         ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda or cuda:N"),
         *_axes_domain(c),
+        *_audio_domain(c),
+    ]
+
+
+def _audio_domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
+    """The checked audio fields (agents/audio.py)."""
+    return [
+        ("audio_n_fft", 8 <= c.audio_n_fft <= 8192, "8..8192"),
+        ("audio_hop", 1 <= c.audio_hop <= c.audio_n_fft, f"1..audio_n_fft ({c.audio_n_fft})"),
+        ("audio_n_mels", 1 <= c.audio_n_mels <= c.audio_n_fft // 2 + 1, "1..audio_n_fft/2+1"),
+        ("audio_sample_rate", 1_000 <= c.audio_sample_rate <= 1_000_000, "1000..1000000"),
+        ("audio_attention_dim", 1 <= c.audio_attention_dim <= 4096, "1..4096"),
+        (
+            "audio_attention_heads",
+            1 <= c.audio_attention_heads <= c.audio_attention_dim
+            and c.audio_attention_dim % c.audio_attention_heads == 0,
+            f"a divisor of audio_attention_dim ({c.audio_attention_dim})",
+        ),
     ]
 
 
