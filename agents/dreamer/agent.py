@@ -36,6 +36,7 @@ from agents.dreamer.config import DreamerConfig
 from agents.dreamer.functional import (
     ReturnNorm,
     bins,
+    categorical_kl,
     kl_losses,
     lambda_returns,
     trajectory_weights,
@@ -207,7 +208,8 @@ class DreamerAgent:
     def world_model_losses(
         self, data: dict[str, np.ndarray], gen: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], State]:
-        """The world model's losses (B, T) on a replay batch and its posteriors."""
+        """The world model's losses (B, T) on a replay batch (``LOSS_NAMES``, and ``kl``,
+        the unclipped KL) and its posteriors."""
         cfg = self.cfg
         images = self._float(data["image"])
         actions = self._onehot(torch.as_tensor(data["action"], device=self.device))
@@ -227,6 +229,8 @@ class DreamerAgent:
             "cont": F.binary_cross_entropy_with_logits(cont_logit, cont, reduction="none"),
             "dyn": dyn,
             "rep": rep,
+            # The KL itself, below the free bits too (a diagnostic: not in the loss).
+            "kl": categorical_kl(post.logits, prior.logits).detach(),
         }
         return losses, post
 
@@ -237,7 +241,7 @@ class DreamerAgent:
             return
         losses, post = self.world_model_losses(data, self.train_gen)
         scales = {"dyn": cfg.dyn_scale, "rep": cfg.rep_scale}
-        total = sum(scales.get(k, 1.0) * v.mean() for k, v in losses.items())
+        total = sum(scales.get(k, 1.0) * losses[k].mean() for k in LOSS_NAMES)
         _step(self.model_opt, total, self.wm.parameters(), cfg.model_clip)
         start = State(*(x.detach().flatten(0, 1) for x in post))
         cont0 = 1.0 - torch.as_tensor(data["terminal"], device=self.device).float().flatten()
