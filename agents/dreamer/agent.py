@@ -186,7 +186,7 @@ class DreamerAgent:
             first = self._small(transition.obs["image"][-1])
             self.replay.add(first, 0.0, False, True, self.episode_heldout)
             self.need_first = False
-        action = int(transition.action)  # type: ignore[arg-type]
+        action = int(transition.action)
         self.replay.set_action(action)
         reward = float(transition.reward)
         image = self._small(transition.next_obs["image"][-1])
@@ -241,7 +241,7 @@ class DreamerAgent:
             return
         losses, post = self.world_model_losses(data, self.train_gen)
         scales = {"dyn": cfg.dyn_scale, "rep": cfg.rep_scale}
-        total = sum(scales.get(k, 1.0) * losses[k].mean() for k in LOSS_NAMES)
+        total = torch.stack([scales.get(k, 1.0) * losses[k].mean() for k in LOSS_NAMES]).sum()
         _step(self.model_opt, total, self.wm.parameters(), cfg.model_clip)
         start = State(*(x.detach().flatten(0, 1) for x in post))
         cont0 = 1.0 - torch.as_tensor(data["terminal"], device=self.device).float().flatten()
@@ -359,6 +359,7 @@ class DreamerAgent:
                     "eval_gen": self.eval_gen.get_state(),
                 },
                 "counters": {
+                    "seed": self.seed,  # the held-out split's and diagnostics' seed
                     "env_steps": self.env_steps,
                     "updates": self.updates,
                     "episodes": self.episodes,

@@ -171,7 +171,6 @@ TINY = override(
         "classes": 4,
         "units": 32,
         "mlp_layers": 1,
-        "bins": 31,
         "batch_size": 4,
         "seq_len": 8,
         "horizon": 5,

@@ -140,7 +140,9 @@ class ReturnNorm:
 
     def update(self, returns: torch.Tensor) -> None:
         flat = returns.detach().float().flatten()
-        q = torch.quantile(flat, torch.tensor([self.low_pct, self.high_pct], device=flat.device) / 100)
+        q = torch.quantile(
+            flat, torch.tensor([self.low_pct, self.high_pct], device=flat.device) / 100
+        )
         m = self.decay
         self.low = m * self.low + (1 - m) * float(q[0])
         self.high = m * self.high + (1 - m) * float(q[1])

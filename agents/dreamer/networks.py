@@ -33,7 +33,9 @@ class Encoder(nn.Module):
     def __init__(self, cfg: DreamerConfig) -> None:
         super().__init__()
         chans = [1] + [cfg.cnn_depth * 2**i for i in range(STAGES)]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1) for a, b in zip(chans, chans[1:]))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 4, 2, 1) for a, b in zip(chans, chans[1:], strict=False)
+        )
         self.norms = nn.ModuleList(ChannelNorm(c) for c in chans[1:])
         self.out_dim = chans[-1] * (cfg.image_size // 2**STAGES) ** 2
 
@@ -52,7 +54,7 @@ class Decoder(nn.Module):
         self.low = cfg.image_size // 2**STAGES
         self.inp = nn.Linear(features, chans[0] * self.low**2)
         self.convs = nn.ModuleList(
-            nn.ConvTranspose2d(a, b, 4, 2, 1) for a, b in zip(chans, chans[1:])
+            nn.ConvTranspose2d(a, b, 4, 2, 1) for a, b in zip(chans, chans[1:], strict=False)
         )
         self.norms = nn.ModuleList(ChannelNorm(c) for c in chans[1:-1])
         self.first = chans[0]
@@ -145,7 +147,8 @@ class RSSM(nn.Module):
         keep = (1.0 - is_first.float()).unsqueeze(-1)
         init = self.initial(len(is_first))
         prev = State(
-            *(keep * p + (1 - keep) * i for p, i in zip(prev[:2], init[:2], strict=True)),
+            keep * prev.deter + (1 - keep) * init.deter,
+            keep * prev.stoch + (1 - keep) * init.stoch,
             prev.logits,
         )
         prior = self.img_step(prev, keep * action, gen)
@@ -154,7 +157,11 @@ class RSSM(nn.Module):
         return post, prior
 
     def observe(
-        self, embeds: torch.Tensor, actions: torch.Tensor, is_first: torch.Tensor, gen: torch.Generator
+        self,
+        embeds: torch.Tensor,
+        actions: torch.Tensor,
+        is_first: torch.Tensor,
+        gen: torch.Generator,
     ) -> tuple[State, State]:
         """Filter (B, T, E) embeddings with the previous actions (B, T, A) from the initial
         state: (posteriors, priors), each field (B, T, ...)."""
@@ -207,6 +214,7 @@ def initialize(module: nn.Module, generator: torch.Generator, zero_out: tuple[st
             if m.bias is not None:
                 m.bias.zero_()
     for name in zero_out:
-        last = module.get_submodule(name)[-1]
-        last.weight.zero_()
-        last.bias.zero_()
+        head = module.get_submodule(name)
+        assert isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Linear)
+        head[-1].weight.zero_()
+        head[-1].bias.zero_()
