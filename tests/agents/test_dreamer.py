@@ -240,3 +240,33 @@ def test_a_tiny_dreamer_learns_a_bandit_that_random_play_gets_one_third_of():
     # Random play picks action 0 a third of the time (about 67 of 200, sd 6.7).
     assert (acts == 0).mean() > 0.6, np.bincount(acts, minlength=3)
     assert agent.metrics()["imag_return"] > 1.0  # the model predicts the rewards it gets
+
+
+def test_the_dreamerv2_recipe_trains_with_mse_heads_and_a_copied_slow_critic():
+    from agents.dreamer.config import PRESETS
+
+    sizes = {k: getattr(TINY, k) for k in ("image_size", "cnn_depth", "deter", "stoch", "classes")}
+    config = override(
+        PRESETS["dreamerv2"],
+        {
+            **sizes,
+            "units": 16,
+            "mlp_layers": 1,
+            "batch_size": 2,
+            "seq_len": 6,
+            "horizon": 3,
+            "prefill": 8,
+            "train_every": 4,
+            "slow_critic_every": 2,
+            "device": "cpu",
+        },
+        where="test",
+    )
+    agent = get_agent("dreamer").make(config, obs_spec=DISCRETE_SPEC, seed=0)
+    assert agent.grid is None and agent.wm.reward[-1].out_features == 1  # no two-hot
+    _drive(agent, 24, 0)
+    assert agent.updates == 4 and agent.last["return_scale"] == 1.0  # no return norm
+    # Copied (fraction 1) every 2 updates: equal to the critic right after the 4th.
+    for slow, online in zip(agent.slow_critic.parameters(), agent.ac.critic.parameters()):
+        assert torch.equal(slow, online)
+    assert all(math.isfinite(v) for v in agent.metrics().values())
