@@ -267,6 +267,7 @@ def test_the_dreamerv2_recipe_trains_with_mse_heads_and_a_copied_slow_critic():
     _drive(agent, 24, 0)
     assert agent.updates == 4 and agent.last["return_scale"] == 1.0  # no return norm
     # Copied (fraction 1) every 2 updates: equal to the critic right after the 4th.
-    for slow, online in zip(agent.slow_critic.parameters(), agent.ac.critic.parameters()):
+    pairs = zip(agent.slow_critic.parameters(), agent.ac.critic.parameters(), strict=True)
+    for slow, online in pairs:
         assert torch.equal(slow, online)
     assert all(math.isfinite(v) for v in agent.metrics().values())
