@@ -20,12 +20,16 @@ __all__ = ["ENTRY", "DreamerAgent", "DreamerConfig", "PRESETS"]
 
 def parameter_counts(cfg: DreamerConfig, obs_spec: ObsSpec) -> dict[str, int]:
     modules = {
-        **dict(WorldModel(cfg, obs_spec.num_actions).named_children()),
+        **dict(WorldModel(cfg, obs_spec.num_actions, _samples(obs_spec)).named_children()),
         **dict(ActorCritic(cfg, obs_spec.num_actions).named_children()),
     }
     counts = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
     counts["total"] = sum(counts.values())
     return counts
+
+
+def _samples(spec: ObsSpec) -> int | None:
+    return None if spec.audio_shape is None else int(spec.audio_shape[-1])
 
 
 def planned_updates(cfg: DreamerConfig, env_steps: int) -> int:

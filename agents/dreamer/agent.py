@@ -20,7 +20,8 @@ Acting: training carries the RSSM state along the training env's stream (the age
 every step, so it knows the previous action and where episodes start). The protocol's
 evaluation batches carry no identity from one call to the next (rows are independent and
 leave as their episodes end), so evaluation filters each observation's frame stack (4
-frames) from the initial state with zero previous actions. Audio is ignored.
+frames) from the initial state with zero previous actions. With ``audio_embed`` > 0 and
+audio on, each step's newest audio frame is encoded and joins the image embedding.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ class DreamerAgent:
         self.act_gen = _generator(seeds[4], self.device)  # training acts
         self.eval_gen = _generator(seeds[5], self.device)  # evaluation acts
 
-        self.wm = WorldModel(cfg, self.num_actions)
+        audio = obs_spec.audio_shape
+        self.audio_samples = None if audio is None or not cfg.audio_embed else int(audio[-1])
+        self.wm = WorldModel(cfg, self.num_actions, self.audio_samples)
         initialize(self.wm, init_gen, ("reward",))
         self.ac = ActorCritic(cfg, self.num_actions)
         initialize(self.ac, init_gen, ("critic",))
@@ -98,7 +101,7 @@ class DreamerAgent:
         self.retnorm = ReturnNorm(
             cfg.return_decay, cfg.return_low, cfg.return_high, cfg.return_limit
         )
-        self.replay = SequenceReplay(cfg.replay_capacity, cfg.image_size)
+        self.replay = SequenceReplay(cfg.replay_capacity, cfg.image_size, self.audio_samples)
         self.env_steps = 0
         self.updates = 0
         self.episodes = 0  # env episodes begun in replay (the held-out split's index)
@@ -126,10 +129,12 @@ class DreamerAgent:
     def _float(self, images: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(images, device=self.device).float().div_(255.0)
 
-    def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, T, S, S) in [0, 1] -> (B, T, E)."""
-        b, t = images.shape[:2]
-        return self.wm.encoder(images.reshape(b * t, 1, *images.shape[2:])).view(b, t, -1)
+    def _audio(self, obs: dict[str, np.ndarray]) -> torch.Tensor | None:
+        """(B, stack, samples) in [0, 1] when the agent reads audio, else None."""
+        return None if self.audio_samples is None else self._float(obs["audio"])
+
+    def _newest_audio(self, obs: dict[str, np.ndarray]) -> np.ndarray | None:
+        return None if self.audio_samples is None else obs["audio"][-1]
 
     def _onehot(self, actions: torch.Tensor) -> torch.Tensor:
         return F.one_hot(actions, self.num_actions).float()
@@ -142,13 +147,14 @@ class DreamerAgent:
         uniform random actions through the prefill. ``epsilon`` is ignored: the actor's own
         entropy (and unimix) explores."""
         frames = self._float(self._small(obs["image"]))
+        audio = self._audio(obs)
         batch = len(frames)
         with torch.no_grad():
             gen = self.eval_gen if eval_mode else self.act_gen
             if eval_mode or batch != 1:
-                state = self._filter_stack(frames, gen)
+                state = self._filter_stack(frames, audio, gen)
             else:
-                state = self._carry(frames[:, -1])
+                state = self._carry(frames[:, -1:], None if audio is None else audio[:, -1:])
                 self.policy_state = state
             logits = unimix_logits(self.ac.actor(state.feat), self.cfg.unimix)
             actions = sample_index(logits, gen)
@@ -157,9 +163,10 @@ class DreamerAgent:
             out = self.act_rng.integers(0, self.num_actions, batch).astype(np.int64)
         return out
 
-    def _carry(self, frame: torch.Tensor) -> State:
-        """The posterior of the training stream's newest (1, S, S) frame."""
-        embed = self._embed(frame[:, None])[:, 0]
+    def _carry(self, frame: torch.Tensor, audio: torch.Tensor | None) -> State:
+        """The posterior of the training stream's newest (1, 1, S, S) frame (and its
+        (1, 1, samples) audio)."""
+        embed = self.wm.embed(frame, audio)[:, 0]
         first = self.fresh or self.policy_state is None
         prev = self.wm.rssm.initial(1) if first else self.policy_state
         assert prev is not None
@@ -168,14 +175,16 @@ class DreamerAgent:
         post, _ = self.wm.rssm.obs_step(prev, action, embed, is_first, self.act_gen)
         return post
 
-    def _filter_stack(self, frames: torch.Tensor, gen: torch.Generator) -> State:
-        """The posterior after filtering each row's (K, S, S) frame stack from the initial
-        state, with zero previous actions."""
+    def _filter_stack(
+        self, frames: torch.Tensor, audio: torch.Tensor | None, gen: torch.Generator
+    ) -> State:
+        """The posterior after filtering each row's (K, S, S) frame stack (and (K, samples)
+        audio) from the initial state, with zero previous actions."""
         b, k = frames.shape[:2]
         actions = torch.zeros(b, k, self.num_actions, device=self.device)
         is_first = torch.zeros(b, k, device=self.device)
         is_first[:, 0] = 1.0
-        post, _ = self.wm.rssm.observe(self._embed(frames), actions, is_first, gen)
+        post, _ = self.wm.rssm.observe(self.wm.embed(frames, audio), actions, is_first, gen)
         return State(*(x[:, -1] for x in post))
 
     # -- protocol: observe -----------------------------------------------------------------
@@ -184,13 +193,15 @@ class DreamerAgent:
         if self.need_first:
             self.episode_heldout = held_out(self.seed, self.episodes, cfg.heldout_fraction)
             first = self._small(transition.obs["image"][-1])
-            self.replay.add(first, 0.0, False, True, self.episode_heldout)
+            heldout = self.episode_heldout
+            self.replay.add(first, 0.0, False, True, heldout, self._newest_audio(transition.obs))
             self.need_first = False
         action = int(transition.action)
         self.replay.set_action(action)
         reward = float(transition.reward)
         image = self._small(transition.next_obs["image"][-1])
-        self.replay.add(image, reward, bool(transition.terminal), False, self.episode_heldout)
+        terminal, sound = bool(transition.terminal), self._newest_audio(transition.next_obs)
+        self.replay.add(image, reward, terminal, False, self.episode_heldout, sound)
         self.env_steps += 1
         self.episode_return += reward
         self.prev_action = action
@@ -215,7 +226,8 @@ class DreamerAgent:
         actions = self._onehot(torch.as_tensor(data["action"], device=self.device))
         prev = torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], 1)
         is_first = torch.as_tensor(data["is_first"], device=self.device).float()
-        post, prior = self.wm.rssm.observe(self._embed(images), prev, is_first, gen)
+        audio = self._float(data["audio"]) if "audio" in data else None
+        post, prior = self.wm.rssm.observe(self.wm.embed(images, audio), prev, is_first, gen)
         feat = post.feat
         b, t = images.shape[:2]
         recon = self.wm.decoder(feat.flatten(0, 1)).view(b, t, *images.shape[2:])

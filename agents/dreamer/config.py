@@ -23,6 +23,10 @@ class DreamerConfig:
 
     # -- inputs --------------------------------------------------------------------------
     image_size: int = 64  # the newest frame of the stack, area-resized to this square
+    # Audio (when the env gives it): SEM3's audio encoder (agents.networks.AudioEncoder) on
+    # each step's newest audio frame, its output of this width concatenated to the image
+    # embedding; an input only (not reconstructed). 0 ignores audio (DreamerV3 has none).
+    audio_embed: int = 0
     # -- world model ---------------------------------------------------------------------
     cnn_depth: int = 32  # channels of the first conv; x2 per stage (4 stages: 64 -> 4)
     deter: int = 512  # GRU state
@@ -78,6 +82,7 @@ def _domain(c: DreamerConfig) -> list[tuple[str, bool, str]]:
     unit = "0..1"
     return [
         ("image_size", c.image_size in (32, 64, 128), "32, 64 or 128 (4 stride-2 stages)"),
+        ("audio_embed", 0 <= c.audio_embed <= 4096, "0..4096"),
         ("cnn_depth", 1 <= c.cnn_depth <= 1024, "1..1024"),
         ("deter", 1 <= c.deter <= 65536, "1..65536"),
         ("stoch", 1 <= c.stoch <= 1024, "1..1024"),

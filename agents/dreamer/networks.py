@@ -18,6 +18,7 @@ from torch import nn
 
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.functional import sample_onehot, unimix_logits
+from agents.networks import AudioEncoder
 
 STAGES = 4  # stride-2 stages: 64 -> 4 (DreamerV3's minres 4)
 
@@ -179,16 +180,31 @@ def _stack(states: list[State]) -> State:
 
 
 class WorldModel(nn.Module):
-    """Encoder, RSSM, decoder, reward and continuation heads."""
+    """Encoder (and audio encoder), RSSM, decoder, reward and continuation heads.
+    ``audio_samples``: samples of one step's audio frame, None without audio."""
 
-    def __init__(self, cfg: DreamerConfig, num_actions: int) -> None:
+    def __init__(self, cfg: DreamerConfig, num_actions: int, audio_samples: int | None) -> None:
         super().__init__()
         self.encoder = Encoder(cfg)
-        self.rssm = RSSM(cfg, num_actions, self.encoder.out_dim)
+        embed = self.encoder.out_dim
+        self.audio: AudioEncoder | None = None
+        if audio_samples and cfg.audio_embed:
+            self.audio = AudioEncoder(1, audio_samples, height=1, width=1, channels=cfg.audio_embed)
+            embed += cfg.audio_embed
+        self.rssm = RSSM(cfg, num_actions, embed)
         feat = cfg.deter + cfg.stoch * cfg.classes
         self.decoder = Decoder(cfg, feat)
         self.reward = mlp(feat, cfg.units, cfg.mlp_layers, cfg.bins if cfg.symlog_twohot else 1)
         self.cont = mlp(feat, cfg.units, cfg.mlp_layers, 1)
+
+    def embed(self, images: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, S, S) images and (B, T, samples) audio, both in [0, 1] -> (B, T, E)."""
+        b, t = images.shape[:2]
+        out = self.encoder(images.reshape(b * t, 1, *images.shape[2:]))
+        if self.audio is not None and audio is not None:
+            sound = self.audio(audio.reshape(b * t, 1, audio.shape[-1])).flatten(1)
+            out = torch.cat([out, sound], -1)
+        return out.view(b, t, -1)
 
 
 class ActorCritic(nn.Module):

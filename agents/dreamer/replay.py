@@ -15,9 +15,13 @@ import numpy as np
 
 
 class SequenceReplay:
-    def __init__(self, capacity: int, image_size: int) -> None:
+    def __init__(self, capacity: int, image_size: int, audio_samples: int | None = None) -> None:
         self.capacity = capacity
         self.image = np.zeros((capacity, image_size, image_size), np.uint8)
+        # Each step's newest audio frame, when the agent reads audio.
+        self.audio = (
+            None if audio_samples is None else np.zeros((capacity, audio_samples), np.uint8)
+        )
         self.action = np.zeros(capacity, np.int64)
         self.reward = np.zeros(capacity, np.float32)
         self.terminal = np.zeros(capacity, bool)
@@ -29,11 +33,19 @@ class SequenceReplay:
         return min(self.count, self.capacity)
 
     def add(  # noqa: PLR0917 (one field per stored array)
-        self, image: np.ndarray, reward: float, terminal: bool, is_first: bool, heldout: bool
+        self,
+        image: np.ndarray,
+        reward: float,
+        terminal: bool,
+        is_first: bool,
+        heldout: bool,
+        audio: np.ndarray | None = None,
     ) -> None:
         """Append a step (its action is set by ``set_action`` once taken)."""
         slot = self.count % self.capacity
         self.image[slot] = image
+        if self.audio is not None and audio is not None:
+            self.audio[slot] = audio
         self.action[slot] = 0
         self.reward[slot] = reward
         self.terminal[slot] = terminal
@@ -71,7 +83,8 @@ class SequenceReplay:
         slots = (chosen[:, None] + np.arange(length)[None]) % self.capacity
         is_first = self.is_first[slots].copy()
         is_first[:, 0] = True
-        return {
+        out = {} if self.audio is None else {"audio": self.audio[slots]}
+        return out | {
             "image": self.image[slots],
             "action": self.action[slots],
             "reward": self.reward[slots],
@@ -79,16 +92,19 @@ class SequenceReplay:
             "is_first": is_first,
         }
 
+    def _arrays(self) -> tuple[str, ...]:
+        return _ARRAYS if self.audio is None else (*_ARRAYS, "audio")
+
     def state_dict(self) -> dict[str, Any]:
         n = len(self)
         return {
             "count": self.count,
-            **{k: getattr(self, k)[:n].copy() for k in _ARRAYS},
+            **{k: getattr(self, k)[:n].copy() for k in self._arrays()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.count = int(state["count"])
-        for k in _ARRAYS:
+        for k in self._arrays():
             values = state[k]
             getattr(self, k)[: len(values)] = values
 

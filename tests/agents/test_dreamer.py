@@ -271,3 +271,26 @@ def test_the_dreamerv2_recipe_trains_with_mse_heads_and_a_copied_slow_critic():
     for slow, online in pairs:
         assert torch.equal(slow, online)
     assert all(math.isfinite(v) for v in agent.metrics().values())
+
+
+def test_audio_joins_the_embedding_and_the_replay_when_asked_for():
+    spec = ObsSpec(num_actions=4, image_shape=(4, 84, 84), audio_shape=(4, 512))
+    entry = get_agent("dreamer")
+    config = tiny(audio_embed=3, prefill=8, train_every=4)
+    agent = entry.make(config, obs_spec=spec, seed=0)
+    images = torch.full((1, 1, 32, 32), 0.5)
+    with torch.no_grad():
+        quiet, loud = (agent.wm.embed(images, torch.full((1, 1, 512), v)) for v in (0.0, 1.0))
+    assert quiet.shape == (1, 1, agent.wm.encoder.out_dim + 3)
+    assert not torch.equal(quiet, loud)
+    rng = np.random.default_rng(0)
+    drive(agent, spec, rng, 20)
+    assert agent.updates == 3 and agent.replay.audio is not None
+    assert agent.replay.audio[:21].any()  # each step's newest audio frame is kept
+    resumed = entry.make(config, obs_spec=spec, seed=0)
+    resumed.load_state_dict(round_trip(agent.state_dict()))
+    stream = np.random.SeedSequence(5)
+    a1 = drive(agent, spec, np.random.default_rng(stream), 8)
+    assert a1 == drive(resumed, spec, np.random.default_rng(stream), 8)
+    # Without audio_embed the same spec's audio is ignored.
+    assert entry.make(tiny(), obs_spec=spec, seed=0).wm.audio is None
