@@ -568,7 +568,9 @@ def test_malformed_external_files(tmp_path: Path) -> None:
         msg = str(err.value)
         assert msg.startswith(str(path)) and "\n" not in msg, msg
         assert expected[name] in msg, msg
-    with pytest.raises(BenchError, match="unknown baseline 'DQN'.*valid: BBF, BBF-RR2, DER, SPR"):
+    with pytest.raises(
+        BenchError, match="unknown baseline 'DQN'.*valid: BBF, BBF-RR2, DER, DIAMOND, SPR, TWM"
+    ):
         parse_baselines("DER,DQN")
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from bench.core.errors import BenchError, shown, unknown
 from bench.env.games import get_game
-from bench.env.protocol import PROTOCOLS
+from bench.env.protocol import PROTOCOLS, ProtocolConfig
 from bench.report.columns import EVAL_COLUMNS
 
 REQUIRED = ("algorithm", "game", "run", "score")
@@ -47,6 +47,34 @@ OPTIONAL = ("env_step",)
 DOPAMINE_2021: dict[str, Any] = dataclasses.asdict(PROTOCOLS["der"])
 BBF_RUNNER: dict[str, Any] = dataclasses.asdict(PROTOCOLS["bbf"])  # dopamine-rl 4.0.5
 SPR_ENV: dict[str, Any] = dataclasses.asdict(PROTOCOLS["spr"])
+
+# The model-based sets: Gymnasium's AtariPreprocessing (1-30 NOOP frames at a reset, the
+# frame skip stops only at game over, area resize) at 64 x 64, read from each repository.
+_ATARI_100K: dict[str, Any] = dataclasses.asdict(ProtocolConfig())
+DIAMOND_ENV = _ATARI_100K | {
+    "image_size": 64,  # RGB (the protocol's frames are grayscale: not recorded)
+    "frame_stack": 1,  # single frames to the agent (its actor is recurrent)
+    "noop_min": 1,
+    "noop_max": 30,
+    "noop_unit": "frame",
+    "noop_observation": "after",
+    "terminal_frame": "fresh",
+    "eval_epsilon": 0.0,  # actions sampled from the policy, no epsilon
+    "resize": "area",
+    "stop_at_life_loss": False,
+}
+TWM_ENV = _ATARI_100K | {
+    "image_size": 64,
+    "noop_min": 1,
+    "noop_max": 30,
+    "noop_unit": "frame",
+    "noop_observation": "after",
+    "terminal_frame": "fresh",
+    "clip_rewards": False,  # tanh of the reward for learning, not its sign
+    "eval_epsilon": 0.0,  # actions sampled from the policy, no epsilon
+    "resize": "area",
+    "stop_at_life_loss": False,
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,42 @@ BASELINES: dict[str, Baseline] = {
         ),
         paper={"iqm": "0.337"},
         paper_source="Agarwal et al. 2021",
+    ),
+    "DIAMOND": Baseline(
+        "DIAMOND (published)",
+        "diamond_final_scores.csv",
+        None,
+        100_000,
+        source="eloialonso/diamond results/data/DIAMOND.json",
+        license="MIT",
+        protocol=DIAMOND_ENV,
+        protocol_note=(
+            "DIAMOND's env (eloialonso/diamond src/envs/env.py, atari_preprocessing.py): "
+            "Gymnasium NoFrameskip-v4 (no sticky actions), 1-30 no-op frames, frame skip 4 "
+            "with a 2-frame max that stops only at game over, 64 x 64 RGB single frames, "
+            "life loss terminal in training only; actions sampled, no epsilon; 100 episodes "
+            "after 100k agent steps"
+        ),
+        paper={"iqm": "0.641", "median": "0.373", "mean": "1.459"},
+        paper_source="Alonso et al. 2024 (DIAMOND), Table 1",
+    ),
+    "TWM": Baseline(
+        "TWM (published)",
+        "twm_final_scores.csv",
+        None,
+        100_000,
+        source="jrobine/twm results/scores.json",
+        license="MIT",
+        protocol=TWM_ENV,
+        protocol_note=(
+            "TWM's env (jrobine/twm twm/utils.py create_atari_env): no sticky actions, 1-30 "
+            "no-op frames (after FIRE in games with FIRE, which it also presses after every "
+            "life loss), frame skip 4 with a 2-frame max that stops only at game over, 64 x "
+            "64 grayscale, a stack of 4, life loss terminal in training, tanh of the reward "
+            "for learning, a 27,000-step cap; 100 episodes after 100k agent steps"
+        ),
+        paper={"median": "0.505", "mean": "0.956"},
+        paper_source="Robine et al. 2023 (TWM), Table 1",
     ),
 }
 

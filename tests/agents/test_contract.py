@@ -28,7 +28,7 @@ def test_every_registered_agent_meets_the_contract_in_each_action_space(name, ki
     config = None
     if name == "value":
         config = override(entry.preset("der"), TINY, where="test")
-    if name == "sac":
+    if name in ("sac", "dreamer"):
         config = entry.preset("tiny")
     check_agent(entry, config=config, obs_spec=SPECS[kind], steps=30)
 
