@@ -63,7 +63,7 @@ def _assert_same(plain: ValueAgent, fast: ValueAgent, plain_loss, fast_loss) -> 
 # model; DQN: scalar Q, uniform replay.
 CASES = {
     "der": ({"learning_starts": 20}, 110),
-    "spr": ({"replay_ratio": 2.0}, 50),
+    "spr": ({"replay_ratio": 2.0}, 42),
     "dqn": ({"learning_starts": 30, "replay_ratio": 2.0}, 110),
 }
 
@@ -76,7 +76,7 @@ def test_fast_path_matches_the_plain_path(preset):
     spec = ObsSpec(num_actions=6, image_shape=(4, 44, 44)) if preset == "spr" else SPEC
     plain, plain_loss = _train(_config(preset, **changes), steps, spec)
     fast, fast_loss = _train(_config(preset, fast_path=True, **changes), steps, spec)
-    assert plain.grad_steps >= {"der": 90, "spr": 70, "dqn": 150}[preset]
+    assert plain.grad_steps >= {"der": 90, "spr": 55, "dqn": 150}[preset]
     if preset == "bbf":
         assert plain.resets >= 2
     _assert_same(plain, fast, plain_loss, fast_loss)
@@ -95,7 +95,7 @@ def test_captured_update_has_no_graph_breaks_and_no_recompiles():
         "importance_anneal_steps": 60,
         "epsilon_decay_steps": 30,
     }
-    steps = 64  # 100 updates
+    steps = 54  # 80 updates
     plain, plain_loss = _train(_config("bbf", **changes), steps)
     torch._dynamo.reset()
     counters.clear()
