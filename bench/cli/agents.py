@@ -80,6 +80,7 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="only compare the fast path with the plain one on the device (exit 1 if off)",
     )
+    agent.add_argument("--check-updates", type=int, default=200, help="updates of the check")
     agent.set_defaults(func=cmd_perf_agent)
 
 
@@ -196,6 +197,8 @@ def _check_perf_args(args: argparse.Namespace) -> None:
         raise BenchError(
             f"--device: {args.device!r} is not a device; valid: auto, cpu, mps, cuda, cuda:N"
         )
+    if not 1 <= args.check_updates <= 100_000:
+        raise BenchError(f"--check-updates: {args.check_updates} is out of range; valid: 1..100000")
     if not 0 <= args.packed <= 64:
         raise BenchError(f"--packed: {args.packed} is out of range; valid: 0..64")
     if args.warmup is not None and not 0 <= args.warmup <= MAX_STEPS:
@@ -216,7 +219,8 @@ def cmd_perf_agent(args: argparse.Namespace) -> int:
     cuda = _cuda(args.device)
     if args.check_fast:
         device = "cuda" if cuda else "cpu"
-        check = check_fast(device=device, compile_mode="default" if cuda else "off")
+        mode = "default" if cuda else "off"
+        check = check_fast(device=device, updates=args.check_updates, compile_mode=mode)
         print(json.dumps(check, indent=2) if args.json else format_check(check))
         return 0 if check["ok"] else 1
     config = _perf_config(entry, args, cuda)
