@@ -114,6 +114,7 @@ def summarize(name: str, data: dict[str, Any]) -> dict[str, Any]:
         "peak_gpu_mb": single["peak_gpu_mb"],
         "gpu_util_pct": single["gpu_util_pct"],
         "gpu": single["gpu_name"],
+        "warmup_s": single["warmup_s"],
         "device": single["device"],
     }
     if "packed" in data:
@@ -138,13 +139,14 @@ def verdict(name: str, row: dict[str, Any]) -> str:
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
-        "| item | mode | updates/s | env steps/s | projected 100k | GPU MB | util | target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| item | mode | updates/s | env steps/s | projected 100k | warm-up s | GPU MB | util "
+        "| target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in results.items():
         if "error" in row or name == "check":
             detail = row.get("error", f"fp32 max rel {row.get('fp32_max_rel', 0):.2e}")
-            lines.append(f"| {name} | {row.get('mode', '')} | {detail} |  |  |  |  | "
+            lines.append(f"| {name} | {row.get('mode', '')} | {detail} |  |  |  |  |  | "
                          f"{verdict(name, row)} |")  # fmt: skip
             continue
         mem = "n/a" if row["peak_gpu_mb"] is None else f"{row['peak_gpu_mb']:,.0f}"
@@ -154,7 +156,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             proj = f"{row['packed_projected_h']:.2f} h x{row['runs']} (worst)"
         lines.append(
             f"| {name} | {row.get('mode', '')} | {row['updates_per_s']:.1f} | "
-            f"{row['env_steps_per_s']:.1f} | {proj} | {mem} | {util} | {verdict(name, row)} |"
+            f"{row['env_steps_per_s']:.1f} | {proj} | {row['warmup_s']:.0f} | {mem} | {util} | "
+            f"{verdict(name, row)} |"
         )
     gpu = next((r["gpu"] for r in results.values() if r.get("gpu")), None)
     return "\n".join(lines) + f"\ndevice: {gpu or 'no GPU (CPU)'}"

@@ -167,26 +167,12 @@ def measure_agent(
     for _ in range(warm):  # random actions: no network work before learning starts
         agent.observe(stream.step(random_action(stream.spec, rng)))
     cuda = str(dev).startswith("cuda")
-    warm_start = time.perf_counter()
-    _act_and_learn(agent, stream, warmup)
-    if cuda:
-        torch.cuda.synchronize()
-    warmup_s = time.perf_counter() - warm_start
+    warmup_s, _, _ = _timed(agent, stream, warmup, cuda)
     if ready is not None:
         ready()
-    metrics0 = agent.metrics()
-    sampler = GpuSampler(cuda)
-    start = time.perf_counter()
-    with sampler:
-        _act_and_learn(agent, stream, steps)
-        if cuda:
-            torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    updates = int(agent.metrics().get("grad_steps", 0) - metrics0.get("grad_steps", 0))
+    seconds, updates, util = _timed(agent, stream, steps, cuda)
     env_rate = steps / seconds
-    gpu = None
-    if str(dev).startswith("cuda"):
-        gpu = torch.cuda.max_memory_allocated() / 1024**2
+    gpu = torch.cuda.max_memory_allocated() / 1024**2 if cuda else None
     return PerfResult(
         stream=desc,
         device=str(dev),
@@ -200,9 +186,23 @@ def measure_agent(
         peak_host_mb=peak_host_mb(),
         peak_gpu_mb=gpu,
         gpu_name=torch.cuda.get_device_name() if cuda else None,
-        gpu_util_pct=sampler.mean(),
+        gpu_util_pct=util,
         warmup_s=warmup_s,
     )
+
+
+def _timed(agent: Any, stream: Any, steps: int, cuda: bool) -> tuple[float, int, float | None]:
+    """Seconds, gradient updates and mean GPU utilization of ``steps`` env steps."""
+    import torch
+
+    before = agent.metrics().get("grad_steps", 0)
+    start = time.perf_counter()
+    with GpuSampler(cuda) as sampler:
+        _act_and_learn(agent, stream, steps)
+        if cuda:
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return seconds, int(agent.metrics().get("grad_steps", 0) - before), sampler.mean()
 
 
 def _act_and_learn(agent: Any, stream: Any, steps: int) -> None:
