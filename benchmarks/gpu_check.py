@@ -79,9 +79,18 @@ def tiny_items() -> list[tuple[str, list[str], int]]:
     return out
 
 
+# `bench perf agent` through its own module only: the report stack and the emulator are not
+# needed for a synthetic stream (and a GPU machine may lack them).
+PERF = (
+    "import argparse, sys; from bench.cli import agents; p = argparse.ArgumentParser(); "
+    "agents.add_commands(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); "
+    "sys.exit(a.func(a))"
+)
+
+
 def run_item(args: list[str], timeout: int) -> dict[str, Any]:
     """`bench perf agent ARGS --json`: its JSON output, or what went wrong."""
-    cmd = [sys.executable, "-m", "bench", "perf", "agent", *args, "--json"]
+    cmd = [sys.executable, "-c", PERF, "perf", "agent", *args, "--json"]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

@@ -23,7 +23,6 @@ from agents.registry import AgentEntry
 from agents.replay import ReplayBuffer
 from agents.testing import synthetic_obs
 from bench.core.spaces import ActionKind
-from bench.env.atari import make_atari
 from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW, AudioMode, ProtocolConfig
 
 
@@ -85,6 +84,9 @@ class _AtariStream:
     """The real env, when ``bench.env.atari.make_atari`` is importable."""
 
     def __init__(self, game: str, seed: int, audio: AudioMode, actions: ActionKind):
+        # Imported here: the synthetic stream needs no emulator (a GPU machine may lack it).
+        from bench.env.atari import make_atari
+
         protocol = ProtocolConfig(audio=audio, actions=actions)
         self.env = make_atari(game, seed=seed, protocol=protocol)
         self.spec = self.env.obs_spec()
