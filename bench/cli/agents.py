@@ -165,15 +165,22 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
 
 
 # The fast path's settings on a GPU (agents/fast.py); on a CPU only fast_path.
-FAST_GPU = {"fast_path": True, "compile_mode": "reduce-overhead", "amp": "bf16"}
-FAST_GPU["channels_last"] = True
+FAST_GPU: dict[str, Any] = {
+    "fast_path": True,
+    "compile_mode": "reduce-overhead",
+    "amp": "bf16",
+    "channels_last": True,
+}
 
 
 def _perf_config(entry: AgentEntry, args: argparse.Namespace, cuda: bool) -> Any:
     config = entry.preset(args.preset, where="--preset")
-    changes: dict[str, Any] = {}
     if args.replay_ratio is not None:
-        changes["replay_ratio"] = args.replay_ratio
+        try:
+            config = override(config, {"replay_ratio": args.replay_ratio}, where="")
+        except BenchError as e:
+            raise BenchError(f"--replay-ratio: {e}") from None
+    changes: dict[str, Any] = {}
     if args.fast:
         if not hasattr(config, "fast_path"):
             raise BenchError(f"--fast: agent {entry.name} has no fast path; valid: value")
@@ -186,7 +193,7 @@ def _perf_config(entry: AgentEntry, args: argparse.Namespace, cuda: bool) -> Any
     try:
         return override(config, changes, where="")
     except BenchError as e:
-        raise BenchError(f"--set/--replay-ratio: {e}") from None
+        raise BenchError(f"--set: {e}") from None
 
 
 def _check_perf_args(args: argparse.Namespace) -> None:

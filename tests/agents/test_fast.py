@@ -174,3 +174,17 @@ def test_speed_options_need_the_fast_path():
     for field, value in (("compile_mode", "default"), ("amp", "bf16"), ("channels_last", True)):
         with pytest.raises(BenchError, match=f"{field}: .* valid: .*fast_path"):
             _config("bbf", **{field: value})
+
+
+def test_perf_check_fast_and_its_bad_inputs(capsys):
+    from bench.cli.main import main
+
+    argv = ["perf", "agent", "--check-fast", "--check-updates", "10", "--device", "cpu"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fp32: loss_rel 0.00e+00, params_rel 0.00e+00, priorities_rel 0.00e+00" in out
+    assert main(["perf", "agent", "--set", "amp=fp8", "--fast", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --set: amp: 'fp8' is not one of 'off', 'bf16'"
+    assert main(["perf", "agent", "--packed", "65"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --packed: 65 is out of range; valid: 0..64"
