@@ -2,12 +2,13 @@
 
 What changes against the plain path (``agents/value.py``), and what does not:
 
-* Replay storage is mirrored on the device (``DeviceReplay``): each step's frame is copied
-  once, when the next group is drawn; stacks, SPR subsequences, n-step returns and
-  discounts are gathered there. The draw of the indices stays on the host: the sum tree
-  and the validity checks with the agent's numpy generator, exactly as the plain path
-  draws them, so both paths train on the same samples (64 indices and their priorities
-  go to the device per group; no image crosses the bus).
+* Replay storage is mirrored on the device (``DeviceReplay``; on the CPU it is the host
+  arrays themselves): each step's frame is copied once, when the next group is drawn;
+  stacks, SPR subsequences, n-step returns and discounts are gathered there. The draw of
+  the indices stays on the host: the sum tree and the validity checks with the agent's
+  numpy generator, exactly as the plain path draws them, so both paths train on the same
+  samples (64 indices and their priorities go to the device per group; no image crosses
+  the bus).
 * Augmentation and noise are drawn from the agent's CPU generator in the plain path's
   order (a few hundred bytes per update) and applied on the device inside the captured
   step: the same draws, the same shifts.
@@ -77,10 +78,13 @@ class DeviceReplay:
         if replay.audio is not None:
             names.append("audio")
         self.names = tuple(names)
-        self.store: dict[str, torch.Tensor] = {
-            name: torch.zeros(getattr(replay, name).shape, device=device, dtype=_dtype(name))
-            for name in self.names
-        }
+        # On the CPU the host arrays themselves (no copy, nothing to sync); elsewhere a
+        # device array of the same dtype each.
+        self.shared = device.type == "cpu"
+        self.store: dict[str, torch.Tensor] = {}
+        for name in self.names:
+            host = torch.from_numpy(getattr(replay, name))
+            self.store[name] = host if self.shared else torch.zeros_like(host, device=device)
         self.synced = 0  # steps (absolute) copied so far
 
     def invalidate(self) -> None:
@@ -92,13 +96,13 @@ class DeviceReplay:
         r = self.replay
         oldest = r.count - len(r)
         start = oldest if self.synced < oldest else self.synced
-        if start >= r.count:
+        if self.shared or start >= r.count:
             return
-        slots = torch.as_tensor(np.arange(start, r.count) % r.capacity, device=self.device)
         host_slots = np.arange(start, r.count) % r.capacity
+        slots = torch.as_tensor(host_slots, device=self.device)
         for name in self.names:
-            src = torch.as_tensor(getattr(r, name)[host_slots])
-            self.store[name][slots] = src.to(self.device, dtype=_dtype(name), non_blocking=True)
+            src = torch.from_numpy(getattr(r, name)[host_slots])
+            self.store[name][slots] = src.to(self.device, non_blocking=True)
         self.synced = r.count
 
     def stacks(self, name: str, idx: torch.Tensor) -> torch.Tensor:
@@ -145,7 +149,7 @@ class DeviceReplay:
             "discounts": discounts.float(),
             "next_states": self.stacks("frames", next_idx),
             "states": self.stacks("frames", seq),
-            "actions": self.store["actions"][seq % cap],
+            "actions": self.store["actions"][seq % cap].long(),
             "same": same,
         }
         if "audio" in self.store:
@@ -172,18 +176,6 @@ class DeviceReplay:
         same = torch.cumprod((~prior).float(), dim=1)
         same[:, 0] = 1.0
         return torch.where(same > 0, seq_c, idx[:, None]), same
-
-
-def _dtype(name: str) -> torch.dtype:
-    return {
-        "frames": torch.uint8,
-        "audio": torch.uint8,
-        "actions": torch.int64,
-        "rewards": torch.float32,
-        "terminals": torch.bool,
-        "boundaries": torch.bool,
-        "segment_start": torch.int64,
-    }[name]
 
 
 class ReplayLayout:
