@@ -35,14 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, perf arguments, timeout s)
 FULL = [
-    ("bbf-rr8", ["--preset", "bbf-rr8", "--fast", "--steps", "150", "--warmup", "60"], 240),
-    ("bbf-rr2", ["--preset", "bbf", "--fast", "--steps", "300", "--warmup", "100"], 180),
+    ("bbf-rr8", ["--preset", "bbf-rr8", "--fast", "--steps", "150", "--warmup", "30"], 240),
+    ("bbf-rr2", ["--preset", "bbf", "--fast", "--steps", "300", "--warmup", "40"], 180),
     (
         "packed",
-        ["--preset", "bbf", "--fast", "--steps", "200", "--warmup", "100", "--packed", "4"],
+        ["--preset", "bbf", "--fast", "--steps", "200", "--warmup", "40", "--packed", "4"],
         300,
     ),
-    ("der", ["--preset", "der", "--fast", "--steps", "1500", "--warmup", "300"], 180),
+    ("der", ["--preset", "der", "--fast", "--steps", "1500", "--warmup", "100"], 180),
     ("check", ["--check-fast"], 200),
     ("bbf-rr8-plain", ["--preset", "bbf-rr8", "--steps", "10"], 120),
 ]
