@@ -17,7 +17,13 @@ from bench.core.errors import BenchError, unknown
 from bench.core.spaces import ActionKind
 
 ENTRY_POINT_GROUP = "atari100k_bench.agents"
-BUILTIN_MODULES = ("agents.random_agent", "agents.value", "agents.sac", "agents.dreamer")
+BUILTIN_MODULES = (
+    "agents.random_agent",
+    "agents.value",
+    "agents.fast",
+    "agents.sac",
+    "agents.dreamer",
+)
 
 Factory = Callable[..., Agent]  # factory(config, *, obs_spec: ObsSpec, seed: int, device: str)
 ParameterCounts = Callable[[Any, ObsSpec], dict[str, int]]  # (config, obs spec) -> per module

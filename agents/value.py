@@ -210,6 +210,11 @@ class ValueConfig:
     diagnostic_batch: int = 256  # replay samples per diagnostic; 0: none. Never changes training
     # -- placement ---------------------------------------------------------------------
     device: str = "auto"  # "auto": CUDA when present, else CPU
+    # -- speed (agents/fast.py): the same agent, the update captured on the device -------
+    fast_path: bool = False  # replay gather, augmentation and update on the device
+    compile_mode: Literal["off", "default", "reduce-overhead", "aot_eager"] = "off"
+    amp: Literal["off", "bf16"] = "off"  # bf16 autocast of the networks (losses stay fp32)
+    channels_last: bool = False  # NHWC convolutions
 
     def __post_init__(self) -> None:
         # Checks only: a config outside these ranges cannot train (or crashes at run time),
@@ -288,6 +293,13 @@ def _domain(c: ValueConfig) -> list[tuple[str, bool, str]]:
         ("batches_to_group", c.batches_to_group >= 1, "at least 1"),
         ("replay_prefetch", c.replay_prefetch >= 0, "at least 0"),
         ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda or cuda:N"),
+        ("compile_mode", c.fast_path or c.compile_mode == "off", "off unless fast_path is true"),
+        ("amp", c.fast_path or c.amp == "off", "off unless fast_path is true"),
+        ("channels_last", c.fast_path or not c.channels_last, "false unless fast_path is true"),
+        # The fast path computes the presets' losses (C51 or scalar, with SPR); the newer
+        # ablation losses run on the plain path only.
+        ("value_loss", not c.fast_path or c.value_loss == "auto", "auto with fast_path"),
+        ("mcr_weight", not c.fast_path or c.mcr_weight == 0, "0 with fast_path"),
         *_axes_domain(c),
         *_audio_domain(c),
     ]
@@ -1334,9 +1346,16 @@ def planned_updates(cfg: ValueConfig, env_steps: int) -> int:
     return int(cfg.replay_ratio * max(env_steps - cfg.learning_starts, 0))
 
 
+# The agent class per ``fast_path``. agents/fast.py builds on this module, so it adds its
+# class here when imported (the registry imports it with the built-in agents).
+AGENT_CLASSES: dict[bool, type[ValueAgent]] = {False: ValueAgent}
+
+
 def factory(config: ValueConfig, *, obs_spec: ObsSpec, seed: int, device: str) -> ValueAgent:
     """The registry factory; ``device`` is used when ``config.device`` is "auto"."""
-    return ValueAgent(config, obs_spec=obs_spec, seed=seed, device=device)
+    if config.fast_path not in AGENT_CLASSES:
+        raise RuntimeError("fast_path needs agents.fast imported (agents.registry loads it)")
+    return AGENT_CLASSES[config.fast_path](config, obs_spec=obs_spec, seed=seed, device=device)
 
 
 # ======================================================================================

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+import yaml
+
 from agents.protocol import ObsSpec
 from agents.registry import AgentEntry, get_agent, registered
 from bench.core.config import override, to_dict
@@ -18,7 +20,7 @@ from bench.core.errors import BenchError
 from bench.core.names import check_agent_ref
 from bench.env.games import get_game
 from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW
-from bench.run.perf import measure_agent
+from bench.run.perf import PerfResult, check_fast, measure_agent, measure_packed
 
 
 def add_commands(subparsers: Any) -> None:
@@ -68,6 +70,24 @@ def add_commands(subparsers: Any) -> None:
         help="use the real env (bench.env.atari) instead of a synthetic stream",
     )
     agent.add_argument("--json", action="store_true")
+    agent.add_argument(
+        "--fast",
+        action="store_true",
+        help="the fast path; on a GPU with torch.compile (CUDA graphs), bf16, channels-last",
+    )
+    agent.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override"
+    )
+    agent.add_argument("--warmup", type=int, default=None, help="untimed steps (compilation)")
+    agent.add_argument(
+        "--packed", type=int, default=0, help="also N runs at once, one process each"
+    )
+    agent.add_argument(
+        "--check-fast",
+        action="store_true",
+        help="only compare the fast path with the plain one on the device (exit 1 if off)",
+    )
+    agent.add_argument("--check-updates", type=int, default=200, help="updates of the check")
     agent.set_defaults(func=cmd_perf_agent)
 
 
@@ -180,14 +200,39 @@ def cmd_agents_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_perf_agent(args: argparse.Namespace) -> int:
-    entry = _entry(args.agent)
+# The fast path's settings on a GPU (agents/fast.py); on a CPU only fast_path.
+FAST_GPU: dict[str, Any] = {
+    "fast_path": True,
+    "compile_mode": "reduce-overhead",
+    "amp": "bf16",
+    "channels_last": True,
+}
+
+
+def _perf_config(entry: AgentEntry, args: argparse.Namespace, cuda: bool) -> Any:
     config = entry.preset(args.preset, where="--preset")
     if args.replay_ratio is not None:
         try:
             config = override(config, {"replay_ratio": args.replay_ratio}, where="")
         except BenchError as e:
             raise BenchError(f"--replay-ratio: {e}") from None
+    changes: dict[str, Any] = {}
+    if args.fast:
+        if not hasattr(config, "fast_path"):
+            raise BenchError(f"--fast: agent {entry.name} has no fast path; valid: value")
+        changes.update(FAST_GPU if cuda else {"fast_path": True})
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BenchError(f"--set: {item!r} is not KEY=VALUE")
+        changes[key] = yaml.safe_load(value)
+    try:
+        return override(config, changes, where="")
+    except BenchError as e:
+        raise BenchError(f"--set: {e}") from None
+
+
+def _check_perf_args(args: argparse.Namespace) -> None:
     check_obs_options(args.num_actions, args.audio_samples)
     if not 1 <= args.steps <= MAX_STEPS:
         raise BenchError(f"--steps: {args.steps} is out of range; valid: 1..{MAX_STEPS}")
@@ -195,22 +240,82 @@ def cmd_perf_agent(args: argparse.Namespace) -> int:
         raise BenchError(
             f"--device: {args.device!r} is not a device; valid: auto, cpu, mps, cuda, cuda:N"
         )
+    if not 1 <= args.check_updates <= 100_000:
+        raise BenchError(f"--check-updates: {args.check_updates} is out of range; valid: 1..100000")
+    if not 0 <= args.packed <= 64:
+        raise BenchError(f"--packed: {args.packed} is out of range; valid: 0..64")
+    if args.warmup is not None and not 0 <= args.warmup <= MAX_STEPS:
+        raise BenchError(f"--warmup: {args.warmup} is out of range; valid: 0..{MAX_STEPS}")
     if args.game is not None:
         get_game(args.game, where="--game")
-    result = measure_agent(
-        entry,
-        config,
-        steps=args.steps,
-        num_actions=args.num_actions,
-        audio_samples=args.audio_samples,
-        game=args.game,
-        device=args.device,
-    )
-    if args.json:
-        print(json.dumps(result.__dict__, indent=2))
+
+
+def _cuda(device: str) -> bool:
+    import torch
+
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
+def cmd_perf_agent(args: argparse.Namespace) -> int:
+    entry = _entry(args.agent)
+    _check_perf_args(args)
+    cuda = _cuda(args.device)
+    if args.check_fast:
+        device = "cuda" if cuda else "cpu"
+        mode = "default" if cuda else "off"
+        check = check_fast(device=device, updates=args.check_updates, compile_mode=mode)
+        print(json.dumps(check, indent=2) if args.json else format_check(check))
+        return 0 if check["ok"] else 1
+    config = _perf_config(entry, args, cuda)
+    warmup = args.warmup if args.warmup is not None else (100 if args.fast else 0)
+    kwargs = {
+        "steps": args.steps,
+        "num_actions": args.num_actions,
+        "audio_samples": args.audio_samples,
+        "game": args.game,
+        "device": args.device,
+        "warmup": warmup,
+    }
+    label = args.preset or entry.default_preset or entry.name
+    if not args.packed:
+        result = measure_agent(entry, config, **kwargs)
+        print(json.dumps(result.__dict__, indent=2) if args.json else format_perf(label, result))
         return 0
-    print(format_perf(args.preset or entry.default_preset or entry.name, result))
+    (single,), _ = measure_packed(entry, config, runs=1, **kwargs)
+    packed, util = measure_packed(entry, config, runs=args.packed, **kwargs)
+    if args.json:
+        out = {"single": single.__dict__, "packed": [r.__dict__ for r in packed]}
+        print(json.dumps({**out, "packed_gpu_util_pct": util}, indent=2))
+        return 0
+    print(format_perf(label, single))
+    print(format_packed(single, packed, util))
     return 0
+
+
+def format_check(r: dict) -> str:
+    lines = [f"fast path vs plain on {r['device']}, {r['updates']} updates (same seed):"]
+    for label in ("fp32", "bf16"):
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in r[label].items())
+        lines.append(f"  {label}: {diffs}")
+    verdict = "within" if r["ok"] else "OUTSIDE"
+    lines.append(f"  fp32 {verdict} the tolerance {r['rtol']:g} (bf16 reported, not checked)")
+    return "\n".join(lines)
+
+
+def format_packed(single: PerfResult, packed: list[PerfResult], util: float | None) -> str:
+    """N packed runs against one alone: each run's time per env step over the single's."""
+    ratios = [single.env_steps_per_s / r.env_steps_per_s for r in packed]
+    util_s = "n/a" if util is None else f"{util:.0f}%"
+    rates = ", ".join(f"{r.updates_per_s:.1f}" for r in packed)
+    return (
+        f"{len(packed)} packed runs (one process each, one device):\n"
+        f"  gradient updates/s per run  {rates}\n"
+        f"  time per run / single run   {max(ratios):.2f}x at worst, "
+        f"{sum(ratios) / len(ratios):.2f}x on average\n"
+        f"  projected 100k run          {max(r.projected_hours_100k for r in packed):.2f} h "
+        f"at worst\n"
+        f"  GPU utilization (all runs)  {util_s}"
+    )
 
 
 def format_perf(label: str, r: Any) -> str:
@@ -222,5 +327,11 @@ def format_perf(label: str, r: Any) -> str:
         f"  env steps/s          {r.env_steps_per_s:10.2f}\n"
         f"  projected 100k run   {r.projected_hours_100k:10.2f} h\n"
         f"  peak host memory     {r.peak_host_mb:10,.0f} MB\n"
-        f"  peak GPU memory      {gpu:>10s}"
+        f"  peak GPU memory      {gpu:>10s}\n"
+        f"  GPU                  {getattr(r, 'gpu_name', None) or 'none'}, utilization "
+        f"{_pct(getattr(r, 'gpu_util_pct', None))}"
     )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"

@@ -10,9 +10,9 @@ Both check their fields when made (so a suite is refused when it is loaded):
 * ``checkpoint_every`` (at least 1) and ``log_every`` (0: none) may exceed ``env_steps``, as
   small test budgets do: then the run never checkpoints (a killed run starts over) and
   records its training metrics once, at its end.
-* resources: 1..1024 cpus, 0..64 gpus, memory in (0, 10^6] GB, 1..525,600 minutes (a year);
-  partition, account and qos are names (``bench.core.names``; several comma-separated),
-  since they reach ``sbatch``.
+* resources: 1..1024 cpus, 0..64 gpus, 1..64 runs_per_gpu (above 1 only with gpus),
+  memory in (0, 10^6] GB, 1..525,600 minutes (a year); partition, account and qos are
+  names (``bench.core.names``; several comma-separated), since they reach ``sbatch``.
 """
 
 from __future__ import annotations
@@ -82,12 +82,20 @@ class Resources:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
+    # Runs sharing each GPU (bench/run/executors/packing.py): a SLURM array task holds
+    # gpus x runs_per_gpu runs, which share its cpus and memory; not part of a run's id.
+    runs_per_gpu: int = 1
 
     def __post_init__(self) -> None:
         check_finite(self)
         rules = (
             ("cpus", 1 <= self.cpus <= 1024, "1..1024"),
             ("gpus", 0 <= self.gpus <= 64, "0..64"),
+            (
+                "runs_per_gpu",
+                1 <= self.runs_per_gpu <= 64 and (self.gpus >= 1 or self.runs_per_gpu == 1),
+                "1..64 (more than 1 needs gpus of at least 1)",
+            ),
             ("mem_gb", 0 < self.mem_gb <= 1e6, "more than 0, at most 1e6"),
             ("time_min", 1 <= self.time_min <= 525_600, "1..525600"),
             *(

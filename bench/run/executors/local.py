@@ -1,7 +1,9 @@
 """The ``local`` executor: each run in its own subprocess, at most ``--max-parallel`` at once.
 
 submitit's LocalExecutor starts every job at once; a 50-run suite on a laptop needs a cap.
-Progress bars on a terminal, plain log lines otherwise.
+Runs that ask for a GPU (``resources.gpus``) on a machine with GPUs get one each through
+``CUDA_VISIBLE_DEVICES``, at most ``resources.runs_per_gpu`` runs per GPU at once
+(``packing.pick_gpu``). Progress bars on a terminal, plain log lines otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 from bench.core.errors import BenchError
 from bench.run.executors.base import Outcome
+from bench.run.executors.packing import pick_gpu, visible_gpus
 from bench.run.ledger import Ledger
 from bench.run.status import FINISHED, State, Status
 from bench.run.training_log import LogOptions
@@ -28,9 +31,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 POLL_S = 0.5
 
 
-def worker_env(cpus: int) -> dict[str, str]:
-    """The environment of a worker process: this very code importable, ``cpus`` threads."""
+def worker_env(cpus: int, gpu: str | None = None) -> dict[str, str]:
+    """The environment of a worker process: this very code importable, ``cpus`` threads,
+    and only ``gpu`` visible when one is given."""
     env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     paths = [str(PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -66,7 +72,12 @@ class LocalExecutor:
         specs = {r: ledger.spec(r) for r in run_ids}
         cpus = max((s.resources.cpus for s in specs.values()), default=1)
         cap = self.max_parallel or max(1, (os.cpu_count() or 1) // cpus)
+        gpus = visible_gpus() if any(s.resources.gpus for s in specs.values()) else []
+        per_gpu = max((s.resources.runs_per_gpu for s in specs.values()), default=1)
+        if gpus:  # a run per GPU slot
+            cap = min(cap, len(gpus) * per_gpu) if self.max_parallel else len(gpus) * per_gpu
         pool = _Pool(ledger, specs, options=options, stream=self.stream or sys.stderr)
+        pool.gpu_load = dict.fromkeys(gpus, 0)
         try:
             states = pool.run(list(run_ids), cap=cap)
         finally:
@@ -83,6 +94,8 @@ class _Pool:
         self.ledger, self.specs, self.options = ledger, specs, options
         self.active: dict[str, subprocess.Popen[bytes]] = {}
         self.view = _Progress(stream, total=len(specs), specs=specs)
+        self.gpu_load: dict[str, int] = {}  # runs on each GPU now (none: no GPUs)
+        self.gpu_of: dict[str, str] = {}
 
     def run(self, queue: list[str], *, cap: int) -> dict[str, State]:
         results: dict[str, State] = {}
@@ -96,15 +109,24 @@ class _Pool:
                     self.view.update(run_id, status.env_step)
                     continue
                 del self.active[run_id]
+                if run_id in self.gpu_of:
+                    self.gpu_load[self.gpu_of.pop(run_id)] -= 1
                 results[run_id] = self.ended(run_id, proc.returncode, status)
         return results
 
     def start(self, run_id: str) -> None:
         run_dir = self.ledger.run_dir(run_id)
+        resources = self.specs[run_id].resources
+        gpu = None
+        if resources.gpus and self.gpu_load:
+            gpu = pick_gpu(self.gpu_load, runs_per_gpu=resources.runs_per_gpu)
+            gpu = gpu if gpu is not None else min(self.gpu_load, key=self.gpu_load.__getitem__)
+            self.gpu_load[gpu] += 1
+            self.gpu_of[run_id] = gpu
         with open(run_dir / "worker.err", "ab") as err:
             self.active[run_id] = subprocess.Popen(
                 [sys.executable, "-m", "bench.run.worker", str(run_dir), *self.options.to_argv()],
-                env=worker_env(self.specs[run_id].resources.cpus),
+                env=worker_env(resources.cpus, gpu),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )

@@ -1,6 +1,8 @@
 """The ``slurm`` executor: submitit job arrays, one per resource shape, split to the
 cluster's MaxArraySize; returns right after submission. Jobs are checkpointable: on
-preemption or timeout submitit requeues them, and each run resumes from its checkpoint."""
+preemption or timeout submitit requeues them, and each run resumes from its checkpoint.
+With ``resources.runs_per_gpu`` above 1 an array task holds gpus x runs_per_gpu runs and
+runs them as that many processes on its GPUs (``_PackedJob``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,9 +20,10 @@ import submitit
 
 from bench.core.errors import BenchError
 from bench.run.executors.base import Outcome
-from bench.run.executors.local import PROJECT_ROOT
+from bench.run.executors.local import PROJECT_ROOT, worker_env
+from bench.run.executors.packing import assign, task_groups, visible_gpus
 from bench.run.ledger import Ledger
-from bench.run.status import State
+from bench.run.status import FINISHED, State
 from bench.run.training_log import LogOptions
 from bench.suite.budget import Resources
 
@@ -46,6 +50,56 @@ class _RunJob:
 
     def checkpoint(self, run_dir: str) -> submitit.helpers.DelayedSubmission:
         return submitit.helpers.DelayedSubmission(_RunJob(self.options), run_dir)
+
+
+class _PackedJob:
+    """A checkpointable job of several runs sharing the task's GPUs: one worker process per
+    run, ``runs_per_gpu`` on each GPU, the task's cpus split between them. On a requeue
+    every run of the task resumes from its own checkpoint (finished ones return at once)."""
+
+    def __init__(self, options: LogOptions, *, runs_per_gpu: int, cpus: int) -> None:
+        self.options, self.runs_per_gpu, self.cpus = options, runs_per_gpu, cpus
+
+    def __call__(self, run_dirs: list[str]) -> list[State]:
+        return run_packed(
+            run_dirs, options=self.options, runs_per_gpu=self.runs_per_gpu, cpus=self.cpus
+        )
+
+    def checkpoint(self, run_dirs: list[str]) -> submitit.helpers.DelayedSubmission:
+        job = _PackedJob(self.options, runs_per_gpu=self.runs_per_gpu, cpus=self.cpus)
+        return submitit.helpers.DelayedSubmission(job, run_dirs)
+
+
+def run_packed(
+    run_dirs: Sequence[str], *, options: LogOptions, runs_per_gpu: int, cpus: int
+) -> list[State]:
+    """Run ``run_dirs`` at once as worker processes on this task's GPUs (each sees only
+    its own); return their final states, a worker that died outside the run loop failed."""
+    gpus = visible_gpus()
+    where = assign(run_dirs, gpus=gpus, runs_per_gpu=runs_per_gpu) if gpus else {}
+    threads = max(1, cpus // max(1, len(run_dirs)))
+    procs = []
+    for run_dir in run_dirs:
+        with open(Path(run_dir) / "worker.err", "ab") as err:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.run.worker", run_dir, *options.to_argv()],
+                    env=worker_env(threads, where.get(run_dir)),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+            )
+    states = []
+    for run_dir, proc in zip(run_dirs, procs, strict=True):
+        code = proc.wait()
+        path = Path(run_dir)
+        ledger, run_id = Ledger(path.parent.parent), path.name
+        status = ledger.status(run_id)
+        if code != 0 and status.state not in FINISHED:
+            status.state, status.error = State.FAILED, f"worker exited with code {code}"
+            ledger.write_status(run_id, status)
+        states.append(status.state)
+    return states
 
 
 def cluster_config() -> dict[str, str]:
@@ -186,9 +240,10 @@ class SlurmExecutor:
                         resources, suite=suite, array_parallelism=self.array_parallelism
                     )
                 )
-                for start in range(0, len(ids), size):
+                tasks = task_groups(ids, per_task=runs_per_task(resources))
+                for start in range(0, len(tasks), size):
                     arrays.append(
-                        _submit_array(executor, ledger, ids[start : start + size], options)
+                        _submit_array(executor, ledger, tasks[start : start + size], options)
                     )
         finally:
             os.chdir(cwd)
@@ -202,13 +257,36 @@ class SlurmExecutor:
         )
 
 
+def runs_per_task(resources: Resources) -> int:
+    """Runs in one array task: 1, or gpus x runs_per_gpu when runs are packed."""
+    if resources.runs_per_gpu == 1:
+        return 1
+    return max(1, resources.gpus) * resources.runs_per_gpu
+
+
+def array_arguments(
+    ledger: Ledger, tasks: list[list[str]], options: LogOptions
+) -> tuple[_RunJob | _PackedJob, list[str] | list[list[str]]]:
+    """The job and one argument per array task: a run folder each, or with runs packed
+    on GPUs (``runs_per_gpu`` above 1) the list of a task's run folders."""
+    resources = ledger.spec(tasks[0][0]).resources
+    dirs = [[str(ledger.run_dir(r).resolve()) for r in task] for task in tasks]
+    if resources.runs_per_gpu == 1:
+        return _RunJob(options), [d for task in dirs for d in task]
+    job = _PackedJob(options, runs_per_gpu=resources.runs_per_gpu, cpus=resources.cpus)
+    return job, dirs
+
+
 def _submit_array(
-    executor: submitit.AutoExecutor, ledger: Ledger, run_ids: list[str], options: LogOptions
+    executor: submitit.AutoExecutor, ledger: Ledger, tasks: list[list[str]], options: LogOptions
 ) -> str:
-    """One job array of ``run_ids``, recorded as queued in the ledger; returns its job id."""
-    jobs = executor.map_array(_RunJob(options), [str(ledger.run_dir(r).resolve()) for r in run_ids])
-    for run_id, job in zip(run_ids, jobs, strict=True):
-        status = ledger.status(run_id)
-        status.state, status.job_id, status.error = State.QUEUED, str(job.job_id), ""
-        ledger.write_status(run_id, status)
+    """One job array of ``tasks`` (run ids per array task), recorded as queued in the
+    ledger; returns its job id."""
+    job, arguments = array_arguments(ledger, tasks, options)
+    jobs = executor.map_array(job, arguments)
+    for task, submitted in zip(tasks, jobs, strict=True):
+        for run_id in task:
+            status = ledger.status(run_id)
+            status.state, status.job_id, status.error = State.QUEUED, str(submitted.job_id), ""
+            ledger.write_status(run_id, status)
     return str(jobs[0].job_id).split("_")[0]
