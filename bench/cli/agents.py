@@ -49,6 +49,11 @@ def add_commands(subparsers: Any) -> None:
     desc.add_argument("--json", action="store_true", help="machine-readable output")
     desc.set_defaults(func=cmd_agents_describe)
 
+    _add_perf_agent(subparsers)
+
+
+def _add_perf_agent(subparsers: Any) -> None:
+    """`bench perf agent`, under `perf` (joining it when another module made it)."""
     # Another module may own `perf` already (e.g. `perf env`): join it rather than clash.
     perf = subparsers.choices.get("perf")
     if perf is None:

@@ -63,7 +63,7 @@ def _assert_same(plain: ValueAgent, fast: ValueAgent, plain_loss, fast_loss) -> 
 # model; DQN: scalar Q, uniform replay.
 CASES = {
     "der": ({"learning_starts": 20}, 110),
-    "spr": ({"replay_ratio": 2.0}, 42),
+    "spr": ({"replay_ratio": 2.0}, 46),  # rlpyt never samples the newest 17 steps
     "dqn": ({"learning_starts": 30, "replay_ratio": 2.0}, 110),
 }
 
