@@ -3,6 +3,7 @@ differences, which rows appear, the plain-language summary, and the files it add
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -136,6 +137,12 @@ def test_summary_wording() -> None:
     assert "every pair scored alike in both conditions" in point and "no evidence that" in point
     below = sentence(_row("capacity", -0.4, -0.2, -0.01))
     assert "excludes 0, below it: the audio network fed silence makes the agent worse" in below
+    # One pair per game: a point, not an interval; nothing is claimed from it.
+    single = _row("sound", 0.02, 0.02, 0.02)
+    single = dataclasses.replace(single, result=dataclasses.replace(single.result, n_pairs=2))
+    lone = sentence(single)
+    assert "no interval can be formed" in lone and "excludes 0" not in lone
+    assert "excludes 0" in sentence(_row("sound", 0.02, 0.02, 0.02))  # 10 pairs, 2 games
     # A total effect that the sound row does not account for is said to be unexplained.
     rows = [_row("total", 0.1, 0.3, 0.5), _row("sound", -0.1, 0.1, 0.3)]
     (joint,) = joint_sentences(rows)

@@ -147,6 +147,13 @@ def sentence(row: StudyRow) -> str:
     e, eff = row.headline, row.effect
     name = f"{eff.title} ({eff.b} − {eff.a}, IQM difference {_ci(e)})"
     where = reading(e)
+    if row.result.n_pairs <= row.result.n_games and e.low == e.high != 0:
+        # One pair per game: resampling within games can only redraw that pair, so the
+        # "interval" is a point, whatever the noise between seeds.
+        return (
+            f"{row.group}: {name}: one (game, seed) pair per game, so no interval can be "
+            f"formed: no evidence either way that {eff.unclear}; run more seeds."
+        )
     if where == "above 0":
         return f"{row.group}: {name}: the interval excludes 0: {eff.above}."
     if where == "below 0":
