@@ -169,9 +169,29 @@ def test_study_files_figures_and_sections(tmp_path: Path):
         assert (tmp_path / f"figures/{stem}.pdf").is_file(), stem
     md = (tmp_path / "report.md").read_text()
     assert "## Ablations" in md and "| 1 | no-spr | bbf | -0.500" in md
-    assert "## Sweep consistency: variant" in md and "Held-out vs training TD loss" in md
+    assert "## Sweep consistency: variant" in md and "Held-out vs training loss" in md
     # bbf is best in every game; no periodic evaluation: no regime
     assert "| variants | bbf | 100% of 3 games | 1.00 | – | – |" in md
+
+
+def test_world_model_heldout_losses_are_drawn(tmp_path: Path):
+    """Dreamer logs its world model's losses per split (wm_train_*, wm_heldout_*): the
+    report draws them as it draws the value agents' TD losses; without a split, nothing."""
+    evals = pd.DataFrame(rows("dreamer", "", luck(0.0)), columns=list(EVAL_COLUMNS))
+    metric_rows = [
+        ("d-r", "dreamer", "Pong", step, f"wm_{split}_{loss}", value / step)
+        for step in (1_000, 2_000)
+        for split, value in (("train", 1.0), ("heldout", 3.0))
+        for loss in ("image", "reward")
+    ]
+    report = analyze(evals, no_runs(), FAST, metrics=metrics_frame(metric_rows))
+    held = report.training_metrics[report.training_metrics["metric"] == "wm_heldout_image"]
+    assert list(held["mean"]) == pytest.approx([3e-3, 1.5e-3])
+    write_report(report, tmp_path / "with")
+    assert (tmp_path / "with/figures/heldout_losses.pdf").is_file()
+    no_split = metrics_frame([r for r in metric_rows if "heldout" not in r[4]])
+    write_report(analyze(evals, no_runs(), FAST, metrics=no_split), tmp_path / "without")
+    assert not (tmp_path / "without/figures/heldout_losses.pdf").exists()
 
 
 STUDY_SUITE = """

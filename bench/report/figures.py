@@ -342,13 +342,21 @@ def training_metrics(table: pd.DataFrame, colors: Mapping[str, str], path: Path)
 
 
 # The training metrics the held-out figure draws: the same loss on the two replay splits.
-HELDOUT_METRICS = {"train_split_dqn_loss": "training split", "heldout_dqn_loss": "held out"}
+# The loss each agent family logs on its training split and on its held-out episodes: the
+# value agents' TD loss, and the world model's image reconstruction loss (Dreamer).
+HELDOUT_PAIRS: dict[str, tuple[str, str]] = {
+    "TD loss": ("train_split_dqn_loss", "heldout_dqn_loss"),
+    "world-model image loss": ("wm_train_image", "wm_heldout_image"),
+}
+HELDOUT_METRICS = {m for pair in HELDOUT_PAIRS.values() for m in pair}
+HELD_OUT_SIDE = {heldout for _, heldout in HELDOUT_PAIRS.values()}  # only with a split
 
 
 def heldout_losses(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -> list[Path]:
-    """Per algorithm, the TD loss on the training split (solid) and on the held-out episodes
-    (dashed) against agent steps: mean over runs +- one standard error. ``table`` has
-    algorithm, metric, env_step, mean and se (``TRAINING_METRIC_COLUMNS``)."""
+    """Per algorithm, its loss on the training split (solid) and on the held-out episodes
+    (dashed) against agent steps, mean over runs +- one standard error: the first of
+    ``HELDOUT_PAIRS`` it logs. ``table`` has algorithm, metric, env_step, mean and se
+    (``TRAINING_METRIC_COLUMNS``)."""
     rows = table[table["metric"].isin(HELDOUT_METRICS)]
     labels = list(pd.unique(rows["algorithm"]))
     cols = min(3, len(labels))
@@ -362,23 +370,27 @@ def heldout_losses(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -
             layout="constrained",
         )
         for ax, label in zip(axes.flat, labels, strict=False):
-            for metric, name in HELDOUT_METRICS.items():
-                data = rows[(rows["algorithm"] == label) & (rows["metric"] == metric)]
+            mine = rows[rows["algorithm"] == label]
+            quantity, pair = next(
+                (q, p) for q, p in HELDOUT_PAIRS.items() if mine["metric"].isin(p).any()
+            )
+            splits = zip(pair, ("training split", "held out"), ("-", "--"), strict=True)
+            for metric, name, style in splits:
+                data = mine[mine["metric"] == metric]
                 if data.empty:
                     continue
                 x = data["env_step"].to_numpy(dtype=np.float64) / 1000
                 band = (data["mean"] - data["se"], data["mean"] + data["se"])
                 _series(ax, x, data["mean"], band, color=colors[label], label=name, lw=0.9)
-                if metric == "heldout_dqn_loss":
-                    ax.lines[-1].set_linestyle("--")
-            ax.set_title(label, fontsize=6.5)
+                ax.lines[-1].set_linestyle(style)
+            ax.set_title(f"{label}: {quantity}", fontsize=6.5)
             ax.legend(frameon=False, fontsize=5.5)
             ax.grid(True, alpha=0.25, linewidth=0.5)
             _tidy(ax)
         for ax in list(axes.flat)[len(labels) :]:
             ax.set_visible(False)
         fig.supxlabel("Agent steps (thousands)", fontsize=7)
-        fig.supylabel("TD loss (mean ± s.e. over runs)", fontsize=7)
+        fig.supylabel("Loss (mean ± s.e. over runs)", fontsize=7)
         return _save(fig, path)
 
 

@@ -85,9 +85,9 @@ def figure_plan(report: Report, colors: dict[str, str]) -> list[FigureFile]:
         draw = partial(fig.training_metrics, report.training_metrics, colors)
         plan.append(FigureFile("Training metrics", "figures/training_metrics", draw))
     plan += study_figures(report)
-    if report.training_metrics["metric"].eq("heldout_dqn_loss").any():  # a held-out split
+    if report.training_metrics["metric"].isin(fig.HELD_OUT_SIDE).any():  # a held-out split
         draw = partial(fig.heldout_losses, report.training_metrics, colors)
-        plan.append(FigureFile("Held-out vs training TD loss", "figures/heldout_losses", draw))
+        plan.append(FigureFile("Held-out vs training loss", "figures/heldout_losses", draw))
     if report.ablations:
         rows = [(c.b, c.result.aggregates["iqm_difference"]) for c in report.ablations]
         title = f"B = each variant, A = {report.ablations[0].a}"
