@@ -115,7 +115,9 @@ axes = mostly(
     st.fixed_dictionaries(
         {},
         optional={
-            "audio": small_lists(st.sampled_from(["on", "off", "sem3", "x", True])),
+            "audio": small_lists(
+                st.sampled_from(["on", "off", "sem3", "silent", "shuffled", "image_off", "x", True])
+            ),
             "replay_ratio": small_lists(st.floats(-1, 8)),
             "grid": mostly(
                 st.fixed_dictionaries({}, optional=GRID),
@@ -131,6 +133,17 @@ SUITE = {
     "budget": section(Budget),
     "protocol": section(ProtocolConfig),
     "resources": section(Resources),
+    # what the report compares: a variant as the ablations' base, an axis as the sweep
+    "study": mostly(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "base": st.sampled_from(["random", "v", *WORDS]),
+                "sweep": st.sampled_from(["variant", "replay_ratio", "audio", *WORDS]),
+            },
+        ),
+        values,
+    ),
 }
 REQUIRED = {
     "games": small_lists(
