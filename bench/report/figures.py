@@ -383,7 +383,7 @@ def heldout_losses(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -
                 band = (data["mean"] - data["se"], data["mean"] + data["se"])
                 _series(ax, x, data["mean"], band, color=colors[label], label=name, lw=0.9)
                 ax.lines[-1].set_linestyle(style)
-            ax.set_title(f"{label}: {quantity}", fontsize=6.5)
+            ax.set_title(f"{label}\n{quantity}", fontsize=6.5)
             ax.legend(frameon=False, fontsize=5.5)
             ax.grid(True, alpha=0.25, linewidth=0.5)
             _tidy(ax)
