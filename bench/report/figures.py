@@ -394,6 +394,27 @@ def heldout_losses(table: pd.DataFrame, colors: Mapping[str, str], path: Path) -
         return _save(fig, path)
 
 
+def _difference_axes(ax: plt.Axes, *, xlabel: str | None, title: str) -> None:
+    """A forest plot's axes: a dotted line at 0, an x grid, row labels without ticks, no
+    y spine; ``xlabel`` None leaves the x label to the figure."""
+    ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=7)
+    ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
+    ax.tick_params(axis="y", length=0, labelsize=6)
+    _tidy(ax)
+    ax.spines["left"].set_visible(False)
+
+
+def _aggregate_first(ax: plt.Axes, labels: Sequence[str]) -> None:
+    """Row labels of a forest with its aggregate at y = 0 (in bold), a blank row, then the
+    games at y = 2, 3, ...: ``labels`` is the aggregate's label, then the games'."""
+    ax.set_yticks([0, *range(2, len(labels) + 1)], labels)
+    ax.get_yticklabels()[0].set_fontweight("bold")
+    ax.set_ylim(-1, len(labels) + 1)
+
+
 def ablation_forest(
     rows: Sequence[tuple[str, Estimate]], path: Path, *, title: str, color: str = OKABE_ITO[0]
 ) -> list[Path]:
@@ -406,15 +427,9 @@ def ablation_forest(
         for y, (_, e) in enumerate(reversed(rows)):
             ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
             ax.plot(e.estimate, y, "o", ms=3, color=color)
-        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
         ax.set_yticks(range(len(rows)), [lb for lb, _ in reversed(rows)])
         ax.set_ylim(-0.8, len(rows) - 0.2)
-        ax.set_xlabel("IQM(B) − IQM(A), human-normalized")
-        ax.set_title(title, fontsize=7)
-        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
-        ax.tick_params(axis="y", length=0, labelsize=6)
-        _tidy(ax)
-        ax.spines["left"].set_visible(False)
+        _difference_axes(ax, xlabel="IQM(B) − IQM(A), human-normalized", title=title)
         return _save(fig, path)
 
 
@@ -445,18 +460,8 @@ def forest(
             ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
         ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
         ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
-        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
-        ax.set_yticks(
-            [0] + list(range(2, len(rows) + 2)), ["Mean over games"] + [g for g, _, _ in rows]
-        )
-        ax.get_yticklabels()[0].set_fontweight("bold")
-        ax.set_ylim(-1, len(rows) + 2)
-        ax.set_xlabel("Paired difference B − A (human-normalized)")
-        ax.set_title(title, fontsize=7)
-        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
-        ax.tick_params(axis="y", length=0, labelsize=6)
-        _tidy(ax)
-        ax.spines["left"].set_visible(False)
+        _aggregate_first(ax, ["Mean over games"] + [g for g, _, _ in rows])
+        _difference_axes(ax, xlabel="Paired difference B − A (human-normalized)", title=title)
         return _save(fig, path)
 
 
@@ -480,16 +485,8 @@ def reproduction_forest(
             ax.hlines(y, r.hns_ci_low, r.hns_ci_high, color=c, linewidth=1.4 if y == 0 else 1.0)
             face = c if r.verdict == "differs" else "white"
             ax.plot(r.hns_difference, y, "D" if y == 0 else "o", ms=3.5, mfc=face, mec=c, mew=0.8)
-        ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
-        ax.set_yticks([0] + [y for y, _ in rows], ["IQM"] + [r.game for _, r in rows])
-        ax.get_yticklabels()[0].set_fontweight("bold")
-        ax.set_ylim(-1, len(rows) + 2)
-        ax.set_xlabel("Ours − published (human-normalized)")
-        ax.set_title(title, fontsize=7)
-        ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
-        ax.tick_params(axis="y", length=0, labelsize=6)
-        _tidy(ax)
-        ax.spines["left"].set_visible(False)
+        _aggregate_first(ax, ["IQM"] + [r.game for _, r in rows])
+        _difference_axes(ax, xlabel="Ours − published (human-normalized)", title=title)
         return _save(fig, path)
 
 
@@ -560,13 +557,8 @@ def study_forest(
             agg = comparison.aggregates["iqm_difference"]
             ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
             ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
-            ax.axvline(0, color="0.5", linewidth=0.6, linestyle=":")
-            ax.set_title(name, fontsize=7)
-            ax.grid(True, axis="x", alpha=0.25, linewidth=0.5)
-            ax.tick_params(axis="y", length=0, labelsize=6)
+            _difference_axes(ax, xlabel=None, title=name)
             ax.xaxis.set_major_locator(plt.MaxNLocator(3))
-            _tidy(ax)
-            ax.spines["left"].set_visible(False)
         first = axes[0][0]
         ticks = [0] + [len(games) + 1 - k for k in range(len(games))]
         first.set_yticks(ticks, ["IQM difference"] + games)
