@@ -23,22 +23,10 @@ from bench.report.analysis import analyze
 from bench.report.baselines import load_baseline
 from bench.report.columns import EVAL_COLUMNS, REPRODUCTION_COLUMNS
 from bench.report.options import ReportOptions
-from bench.report.scores import final_scores, score_matrix
 from bench.stats import metrics
+from tests.test_stats_twosample import GAMES, der_matrix, resample
 
 FAST = ReportOptions(reps=300, profile_reps=50, seed=3, permutations=2000, reproduce="DER")
-GAMES = list(games())
-
-
-def der_matrix() -> np.ndarray:
-    """The published DER runs, human-normalized: (100, 26)."""
-    final = final_scores(load_baseline("DER"))
-    return score_matrix(final, "DER (published)", GAMES)
-
-
-def resample(y: np.ndarray, runs: int, rng: np.random.Generator) -> np.ndarray:
-    """``runs`` runs per game drawn with replacement from the runs of ``y``: (runs, n_games)."""
-    return np.stack([rng.choice(col[~np.isnan(col)], runs) for col in y.T], axis=1)
 
 
 def ledger_rows(
