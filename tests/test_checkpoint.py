@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bench.core import safe_state
 from bench.core.safe_state import (
     MAGIC,
     CorruptStateError,
@@ -154,3 +157,42 @@ def test_no_valid_checkpoint_restarts_from_zero_and_ends_identical(clean, tmp_pa
     assert loop.execute(run_dir) == "done"
     assert "resumed" not in (run_dir / "run.log").read_text()
     assert ledger.evals(spec.run_id) == expected
+
+
+def test_a_stop_signal_during_the_write_is_handled_once_the_checkpoint_is_whole(
+    tmp_path, monkeypatch
+):
+    """submitit's USR2 handler requeues the job and calls sys.exit; raised inside torch.save's
+    writes, that exit came out as a RuntimeError and the run was recorded as failed."""
+    writes: list[int] = []
+    write = safe_state._HashingWriter.write
+
+    def signalled_write(self, data: bytes) -> int:
+        if len(writes) == 1:  # in the middle of the file
+            signal.raise_signal(signal.SIGUSR2)
+        writes.append(len(data))
+        return write(self, data)
+
+    monkeypatch.setattr(safe_state._HashingWriter, "write", signalled_write)
+    state = {"step": 7, "weights": torch.arange(50_000.0)}
+    previous = signal.signal(signal.SIGUSR2, lambda *_: sys.exit(-1))
+    try:
+        with pytest.raises(SystemExit):
+            checkpoints.save(tmp_path, state)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert len(writes) > 1
+    loaded = checkpoints.load(tmp_path)
+    assert loaded["step"] == 7
+    assert np.array_equal(loaded["weights"], state["weights"].numpy())
+
+
+def test_an_exit_a_library_turned_into_an_error_is_an_exit():
+    try:
+        try:
+            sys.exit(-1)
+        except SystemExit:
+            raise RuntimeError("unexpected pos") from None
+    except RuntimeError as e:
+        assert isinstance(loop._exit_behind(e), SystemExit)
+    assert loop._exit_behind(RuntimeError("a real error")) is None

@@ -81,13 +81,14 @@ budget: {{env_steps: {steps}, eval_every: {eval_every}, eval_episodes: 1,
 protocol: {{max_episode_steps: 300}}
 resources: {{cpus: 1, mem_gb: 1, time_min: {time_min}}}
 """
-# About 25 s of a quiet core: still running when SLURM kills it, KillWait (10 s) after
-# `scontrol requeue`. A time_min past 10 minutes makes submitit count USR2 as a preemption.
-PREEMPTED = LONG_RUN.format(name="preempt", steps=6000, eval_every=2000, time_min=30)
+# How long the interrupted runs last is set from this machine's speed (``core_speed``), so
+# that a fast core cannot finish them before they are interrupted.
+# Still running when SLURM kills it, KillWait (10 s) after `scontrol requeue` at MIDWAY.
+PREEMPT_S, PREEMPT_MIN_STEPS = 25, 6000
 # SLURM's shortest time limit (1 minute) against a run that needs longer: with submitit's
 # signal 10 s before the limit and SLURM checking limits every 30 s, a job is told to stop
-# 20 to 50 s after it starts, so the run must need more than that on a fast core.
-TIME_LIMITED = LONG_RUN.format(name="timelimit", steps=16000, eval_every=8000, time_min=1)
+# 20 to 50 s after it starts, so the run needs several such jobs.
+TIME_LIMITED_S, TIME_LIMITED_MIN_STEPS = 120, 8000
 MIDWAY = 500  # env steps (the first progress record; checkpoints exist at 250 and 500)
 RESULT_FILES = ("evals.json", "episodes.csv")
 
@@ -249,6 +250,32 @@ def _wait_local(proc: subprocess.Popen, out: Path) -> None:
     assert proc.wait(timeout=600) == 0, (out.parent / f"{out.name}.log").read_text()[-2000:]
 
 
+def _long_run(name: str, steps: int, time_min: int) -> str:
+    """LONG_RUN with ``steps`` env steps, evaluated once mid-way."""
+    eval_every = steps // 2 // 250 * 250  # on a checkpoint
+    return LONG_RUN.format(name=name, steps=steps, eval_every=eval_every, time_min=time_min)
+
+
+def _steps_for(seconds: float, steps_per_s: float, least: int) -> int:
+    """Env steps (a multiple of 1,000, at least ``least``) that take ``seconds`` at this speed."""
+    return max(least, math.ceil(seconds * steps_per_s / 1000) * 1000)
+
+
+@pytest.fixture(scope="module")
+def core_speed(tmp_path_factory) -> float:
+    """Env steps per second of LONG_RUN on one core of this machine, measured by a short run
+    on the local executor (what its run log says of the training loop)."""
+    root = tmp_path_factory.mktemp("speed")
+    path = root / "suite.yaml"
+    path.write_text(_long_run("speed", 2000, time_min=10))
+    _wait_local(_start_local(path, root / "out"), root / "out")
+    (run_id,) = Ledger(root / "out").run_ids()
+    run_log = (Ledger(root / "out").run_dir(run_id) / "run.log").read_text()
+    (speed,) = re.findall(r"\(([\d.]+) steps/s this attempt\)", run_log)
+    print(f"LONG_RUN on one core: {speed} env steps/s")
+    return float(speed)
+
+
 def _interrupt_midway(outs: dict[str, Path], commands: dict[str, list[str]]) -> dict[str, int]:
     """Once each ledger's one run is running and past MIDWAY steps, send it its command with
     the run's job id; returns the env step each run had reported then."""
@@ -267,14 +294,15 @@ def _interrupt_midway(outs: dict[str, Path], commands: dict[str, list[str]]) -> 
 
 
 @pytest.fixture(scope="module")
-def preempted(cluster, tmp_path_factory) -> dict[str, Interrupted]:
+def preempted(cluster, core_speed, tmp_path_factory) -> dict[str, Interrupted]:
     """The same run launched twice on SLURM at once; mid-way one gets USR2 (what a preempting
     scheduler sends: submitit checkpoints and requeues), the other is requeued by
     ``scontrol requeue`` (SLURM kills it after KillWait and queues it again). Meanwhile the
     local executor runs it too."""
     root = tmp_path_factory.mktemp("preempt")
     path = root / "suite.yaml"
-    path.write_text(PREEMPTED)
+    steps = _steps_for(PREEMPT_S, core_speed, PREEMPT_MIN_STEPS)
+    path.write_text(_long_run("preempt", steps, time_min=30))
     local = _start_local(path, root / "local")
     commands = {"usr2": ["scancel", "--signal=USR2"], "requeue": ["scontrol", "requeue"]}
     outs = {name: root / name for name in commands}
@@ -333,13 +361,14 @@ def test_interrupted_run_resumes_exactly(preempted, how, log_says):
 
 
 @pytest.mark.slow  # 4 to 7 minutes on 2 cores at load averages 4 to 6.5
-def test_timed_out_run_is_requeued_and_resumes_exactly(cluster, tmp_path, monkeypatch):
+def test_timed_out_run_is_requeued_and_resumes_exactly(cluster, core_speed, tmp_path, monkeypatch):
     # A busy machine gets less done in each 1-minute job (5 to 13 jobs were seen at load
     # averages 4 to 6.5): a higher cap than the executor's keeps this test about timeouts,
     # not about how busy the machine is.
     monkeypatch.setattr(slurm, "MAX_TIMEOUTS", 30)
     path = tmp_path / "suite.yaml"
-    path.write_text(TIME_LIMITED)
+    steps = _steps_for(TIME_LIMITED_S, core_speed, TIME_LIMITED_MIN_STEPS)
+    path.write_text(_long_run("timelimit", steps, time_min=1))
     local = _start_local(path, tmp_path / "local")
     out = tmp_path / "slurm"
     launched = time.time()
@@ -351,7 +380,7 @@ def test_timed_out_run_is_requeued_and_resumes_exactly(cluster, tmp_path, monkey
     finally:
         subprocess.run(["scancel", *arrays], capture_output=True)
     attempts = ledger.status(ledger.run_ids()[0]).attempts
-    assert attempts >= 2, "done within one 1-minute job: give TIME_LIMITED more env_steps"
+    assert attempts >= 2, f"{steps} env steps done within one 1-minute job: raise TIME_LIMITED_S"
     run = Interrupted(out, tmp_path / "local", job_id, 0, launched, seen)
     _wait_local(local, tmp_path / "local")
     print(f"time limit: {_assert_resumed_exactly(run, 'this job is timed-out')}")

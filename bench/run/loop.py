@@ -285,11 +285,26 @@ def execute(run_dir: str | Path, options: LogOptions = NO_SINKS) -> State:
                 status.state, status.env_step = State.DONE, spec.budget.env_steps
                 log.info("run %s done", run_id)
             except Exception as e:  # recorded in the ledger, never lost in a worker's stderr
+                if (stop := _exit_behind(e)) is not None:
+                    raise stop from e  # the process was told to stop: the run did not fail
                 log.error("run %s failed:\n%s", run_id, traceback.format_exc())
                 status.state = State.FAILED
                 status.error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         ledger.write_status(run_id, status)
         return status.state
+
+
+def _exit_behind(error: BaseException) -> BaseException | None:
+    """The SystemExit or KeyboardInterrupt that a library turned into ``error`` (a signal
+    handler's exit raised inside C++ code that called back into Python), if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if not isinstance(cause, Exception):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _job_id() -> str:
