@@ -49,8 +49,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-        for signum in pending:
-            handlers[signum](signum, None)
+        for number in pending:
+            handlers[signal.Signals(number)](number, None)
 
 
 def save(run_dir: Path, state: dict[str, Any]) -> None:
