@@ -101,7 +101,13 @@ class DreamerAgent:
         self.retnorm = ReturnNorm(
             cfg.return_decay, cfg.return_low, cfg.return_high, cfg.return_limit
         )
-        self.replay = SequenceReplay(cfg.replay_capacity, cfg.image_size, self.audio_samples)
+        self.replay = SequenceReplay(
+            cfg.replay_capacity,
+            cfg.image_size,
+            self.audio_samples,
+            sampling=cfg.replay_sampling,
+            prioritize_ends=cfg.prioritize_ends,
+        )
         self.env_steps = 0
         self.updates = 0
         self.episodes = 0  # env episodes begun in replay (the held-out split's index)
@@ -143,8 +149,9 @@ class DreamerAgent:
     def act(
         self, obs: dict[str, np.ndarray], *, eval_mode: bool, epsilon: float | None = None
     ) -> np.ndarray:
-        """A sample of the actor (DreamerV3 samples at evaluation too: ``actor_eval_sample``);
-        uniform random actions through the prefill. ``epsilon`` is ignored: the actor's own
+        """A sample of the actor (DreamerV3 samples at evaluation too: ``actor_eval_sample``;
+        with ``eval_sample`` off, evaluation takes its most likely action); uniform random
+        actions through the prefill. ``epsilon`` is ignored: the actor's own
         entropy (and unimix) explores."""
         frames = self._float(self._small(obs["image"]))
         audio = self._audio(obs)
@@ -157,7 +164,8 @@ class DreamerAgent:
                 state = self._carry(frames[:, -1:], None if audio is None else audio[:, -1:])
                 self.policy_state = state
             logits = unimix_logits(self.ac.actor(state.feat), self.cfg.unimix)
-            actions = sample_index(logits, gen)
+            greedy = eval_mode and not self.cfg.eval_sample
+            actions = logits.argmax(-1) if greedy else sample_index(logits, gen)
         out = actions.cpu().numpy().astype(np.int64)
         if not eval_mode and self.env_steps < self.cfg.prefill:
             out = self.act_rng.integers(0, self.num_actions, batch).astype(np.int64)
@@ -232,6 +240,8 @@ class DreamerAgent:
         b, t = images.shape[:2]
         recon = self.wm.decoder(feat.flatten(0, 1)).view(b, t, *images.shape[2:])
         rewards = torch.as_tensor(data["reward"], device=self.device)
+        if cfg.reward_transform == "tanh":
+            rewards = torch.tanh(rewards)
         cont = 1.0 - torch.as_tensor(data["terminal"], device=self.device).float()
         dyn, rep = kl_losses(post.logits, prior.logits, cfg.free_nats)
         cont_logit = self.wm.cont(feat).squeeze(-1)
@@ -252,9 +262,8 @@ class DreamerAgent:
         if data is None:
             return
         losses, post = self.world_model_losses(data, self.train_gen)
-        scales = {"dyn": cfg.dyn_scale, "rep": cfg.rep_scale}
-        total = torch.stack([scales.get(k, 1.0) * losses[k].mean() for k in LOSS_NAMES]).sum()
-        _step(self.model_opt, total, self.wm.parameters(), cfg.model_clip)
+        total = self.model_loss(losses)
+        _step(self.model_opt, total, self.wm.parameters(), cfg.model_clip, cfg.weight_decay)
         start = State(*(x.detach().flatten(0, 1) for x in post))
         cont0 = 1.0 - torch.as_tensor(data["terminal"], device=self.device).float().flatten()
         stats = self._actor_critic(start, cont0)
@@ -266,6 +275,12 @@ class DreamerAgent:
             "loss_model": float(total.detach()),
             **stats,
         }
+
+    def model_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The world model's objective: its losses' means, weighted."""
+        cfg = self.cfg
+        scales = {"dyn": cfg.dyn_scale, "rep": cfg.rep_scale, "cont": cfg.cont_scale}
+        return torch.stack([scales.get(k, 1.0) * losses[k].mean() for k in LOSS_NAMES]).sum()
 
     def imagine(self, start: State, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``horizon`` prior steps from each start state (N rows) with actions sampled
@@ -304,8 +319,9 @@ class DreamerAgent:
         out = self.ac.critic(feats[:-1])
         critic_loss = value_loss(out, returns, grid) + cfg.slow_reg * value_loss(out, slow, grid)
         critic_loss = (weight * critic_loss).mean()
-        _step(self.actor_opt, actor_loss, self.ac.actor.parameters(), cfg.ac_clip)
-        _step(self.critic_opt, critic_loss, self.ac.critic.parameters(), cfg.ac_clip)
+        decay = cfg.weight_decay
+        _step(self.actor_opt, actor_loss, self.ac.actor.parameters(), cfg.ac_clip, decay)
+        _step(self.critic_opt, critic_loss, self.ac.critic.parameters(), cfg.ac_clip, decay)
         return {
             "actor_loss": float(actor_loss.detach()),
             "critic_loss": float(critic_loss.detach()),
@@ -414,10 +430,18 @@ class DreamerAgent:
         self.replay.load_state_dict(state["replay"])
 
 
-def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params: Any, clip: float) -> None:
+def _step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, params: Any, clip: float, decay: float
+) -> None:
+    """Gradients of ``loss``, clipped by global norm; weights decayed (DreamerV2 multiplies
+    them by 1 - decay before the step); the optimizer's step."""
+    params = list(params)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(list(params), clip)
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    if decay:
+        with torch.no_grad():
+            torch._foreach_mul_(params, 1.0 - decay)
     opt.step()
 
 

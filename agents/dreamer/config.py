@@ -39,15 +39,24 @@ class DreamerConfig:
     dyn_scale: float = 0.5  # KL(sg(post) || prior): trains the prior
     rep_scale: float = 0.1  # KL(post || sg(prior)): trains the representation
     symlog_twohot: bool = True  # reward and critic: two-hot over symexp-spaced bins; else MSE
+    # The reward head's target: the reward itself, or tanh of it (DreamerV2's clip_rewards).
+    reward_transform: Literal["none", "tanh"] = "none"
+    cont_scale: float = 1.0  # weight of the continuation loss (DreamerV2 Atari: 5)
     bins: int = 255
     model_lr: float = 1e-4
     model_eps: float = 1e-8
     model_clip: float = 1000.0  # global gradient-norm clip
+    # Every weight times (1 - weight_decay) before each optimizer step, for the world model,
+    # actor and critic alike (DreamerV2: 1e-6, not scaled by the learning rate).
+    weight_decay: float = 0.0
     # -- actor and critic (trained in imagination) ---------------------------------------
     horizon: int = 15  # imagined steps from every replayed state
     gamma: float = 0.997  # 1 - 1/333 (DreamerV3's ``horizon: 333``)
     return_lambda: float = 0.95
     actor_entropy: float = 3e-4  # on normalized returns
+    # Evaluation acts by sampling the actor (DreamerV3's actor_eval_sample) or by its most
+    # likely action (DreamerV2's actor.mode()).
+    eval_sample: bool = True
     return_norm: Literal["percentile", "none"] = "percentile"
     return_decay: float = 0.99  # EMA of the 5th and 95th percentiles
     return_low: float = 5.0
@@ -67,6 +76,11 @@ class DreamerConfig:
     train_every: int = 1  # env steps per update (DreamerV3 100k: train ratio 1024 = 16 x 64)
     prefill: int = 1024  # random-action env steps before the first update
     replay_capacity: int = 200_000  # steps (a 100k run keeps every step)
+    # Sequences drawn uniformly over every start ("steps", DreamerV3) or from a uniformly
+    # chosen finished episode ("episodes", DreamerV2; agents/dreamer/replay.py), whose final
+    # sequence is favoured with ``prioritize_ends``.
+    replay_sampling: Literal["steps", "episodes"] = "steps"
+    prioritize_ends: bool = False
     heldout_fraction: float = 0.0  # episodes stored but never trained on (agents.heldout)
     # -- placement -----------------------------------------------------------------------
     device: str = "auto"
@@ -97,6 +111,8 @@ def _domain(c: DreamerConfig) -> list[tuple[str, bool, str]]:
         ("model_lr", c.model_lr > 0, "more than 0"),
         ("model_eps", c.model_eps > 0, "more than 0"),
         ("model_clip", c.model_clip > 0, "more than 0"),
+        ("cont_scale", c.cont_scale >= 0, "at least 0"),
+        ("weight_decay", 0 <= c.weight_decay < 1, "at least 0, less than 1"),
         ("horizon", 1 <= c.horizon <= 1000, "1..1000"),
         ("gamma", 0 < c.gamma < 1, "between 0 and 1, exclusive"),
         ("return_lambda", 0 <= c.return_lambda <= 1, unit),
@@ -118,6 +134,11 @@ def _domain(c: DreamerConfig) -> list[tuple[str, bool, str]]:
         ("prefill", c.prefill >= 0, "at least 0"),
         ("replay_capacity", c.replay_capacity >= c.seq_len, f"at least seq_len ({c.seq_len})"),
         ("heldout_fraction", 0 <= c.heldout_fraction < 1, "at least 0, less than 1"),
+        (
+            "prioritize_ends",
+            not c.prioritize_ends or c.replay_sampling == "episodes",
+            "false unless replay_sampling is episodes",
+        ),
         ("device", DEVICE.fullmatch(c.device) is not None, "auto, cpu, mps, cuda, cuda:N"),
     ]
 
@@ -127,14 +148,17 @@ def _domain(c: DreamerConfig) -> list[tuple[str, bool, str]]:
 # ======================================================================================
 DREAMERV3_100K = DreamerConfig()
 
-# The DreamerV2 differences the update-ratio study's recipe carries (DreamerV2 paper,
-# appendix hyperparameters for Atari): KL balancing 0.8 at KL scale 0.1 (dyn 0.08, rep
-# 0.02) and no free bits; MSE reward and critic (no symlog, no two-hot); no return
-# normalization, actor entropy 1e-3; lambda-returns from a slow critic copied every 100
-# updates, no slow-critic regularizer; discount 0.999; no unimix; learning rates 2e-4
-# (model), 4e-5 (actor), 1e-4 (critic); sequences of 50; 16 env steps per update; GRU
-# 600, 4 MLP layers of 400, CNN depth 48 (its RSSM's hidden layer of 600 is 400 here:
-# one ``units`` field serves both).
+# The DreamerV2 differences the update-ratio study's recipe carries, as danijar/dreamerv2 at
+# 07d906e runs Atari (dreamerv2/configs.yaml: ``defaults`` with the ``atari`` block on top):
+# KL balancing 0.8 at KL scale 0.1 (dyn 0.08, rep 0.02) and no free bits; MSE reward and
+# critic (no symlog, no two-hot) with rewards through tanh, continuation loss x5; no return
+# normalization, actor entropy 1e-3; lambda-returns and the actor's baseline from a slow
+# critic copied every 100 updates, no slow-critic regularizer; discount 0.999; no unimix;
+# learning rates 2e-4 (model), 4e-5 (actor), 1e-4 (critic), eps 1e-5, clip 100, weight
+# decay 1e-6; greedy evaluation; sequences of 50 from whole finished episodes, favouring
+# their ends; 16 env steps per update; GRU 600, 4 MLP
+# layers of 400, CNN depth 48 (its RSSM's hidden layer of 600 is 400 here: one ``units``
+# field serves both). agents/README.md lists what is not built.
 DREAMERV2 = override(
     DREAMERV3_100K,
     {
@@ -142,6 +166,12 @@ DREAMERV2 = override(
         "dyn_scale": 0.08,
         "rep_scale": 0.02,
         "symlog_twohot": False,
+        "reward_transform": "tanh",
+        "cont_scale": 5.0,
+        "weight_decay": 1e-6,
+        "eval_sample": False,
+        "replay_sampling": "episodes",
+        "prioritize_ends": True,
         "return_norm": "none",
         "actor_entropy": 1e-3,
         "return_critic": "slow",

@@ -156,6 +156,45 @@ def test_sequences_of_held_out_episodes_never_reach_training():
     assert len(replay) == 400 and replay.starts(8, False).min() == 60
 
 
+def _episodes_replay(lengths, heldout=(), **sampling):
+    """Episodes of these lengths (the last one unfinished); each image holds (episode, t)."""
+    replay = SequenceReplay(capacity=400, image_size=32, **sampling)
+    for episode, length in enumerate(lengths):
+        for t in range(length):
+            image = np.zeros((32, 32), np.uint8)
+            image[0, :2] = episode, t
+            replay.add(image, 0.0, False, t == 0, episode in heldout)
+    return replay
+
+
+def test_dreamerv2_sampling_draws_whole_finished_episodes_uniformly():
+    replay = _episodes_replay([5, 12, 20, 9, 30], heldout={3}, sampling="episodes")
+    assert replay.episodes(False)[1].tolist() == [5, 12, 20]  # the 30-step one is unfinished
+    batch = replay.sample(4000, 8, np.random.default_rng(0))
+    assert batch is not None
+    episode, t = batch["image"][:, :, 0, 0], batch["image"][:, :, 0, 1]
+    assert (episode == episode[:, :1]).all()  # never crosses into another episode
+    assert (np.diff(t.astype(int), axis=1) == 1).all()
+    # Too short (5), held out (3) or unfinished (4): never drawn; 12 and 20 half the time each.
+    shares = np.bincount(episode[:, 0], minlength=5) / 4000
+    assert shares[[0, 3, 4]].sum() == 0 and abs(shares[1] - 0.5) < 0.04
+    # Uniform over the 13 starts of the 20-step episode: its last one 1/13 of the time.
+    last = (t[episode[:, 0] == 2, 0] == 12).mean()
+    assert abs(last - 1 / 13) < 0.03
+    held = replay.sample(50, 8, np.random.default_rng(0), heldout=True)
+    assert held is not None and (held["image"][:, :, 0, 0] == 3).all()
+
+
+def test_prioritize_ends_favours_the_final_sequence_of_an_episode():
+    replay = _episodes_replay([20, 3], sampling="episodes", prioritize_ends=True)
+    batch = replay.sample(6000, 8, np.random.default_rng(1))
+    assert batch is not None
+    starts = batch["image"][:, 0, 0, 1]
+    # 21 draws clipped to the 13 starts: the last (12) has 9 of them, every other one 1.
+    assert abs((starts == 12).mean() - 9 / 21) < 0.03
+    assert abs((starts == 0).mean() - 1 / 21) < 0.015
+
+
 # -- the agent ----------------------------------------------------------------------------
 def test_config_refuses_out_of_range_fields():
     with pytest.raises(BenchError, match=r"test\.train_every: 0 is out of range; valid: 1"):
@@ -271,6 +310,77 @@ def test_the_dreamerv2_recipe_trains_with_mse_heads_and_a_copied_slow_critic():
     for slow, online in pairs:
         assert torch.equal(slow, online)
     assert all(math.isfinite(v) for v in agent.metrics().values())
+
+
+def _batch(agent, rewards: np.ndarray) -> dict[str, np.ndarray]:
+    """A hand-made replay batch (B, T) with these rewards and random frames and actions."""
+    rng = np.random.default_rng(1)
+    b, t = rewards.shape
+    size = agent.cfg.image_size
+    is_first = np.zeros((b, t), bool)
+    is_first[:, 0] = True
+    return {
+        "image": rng.integers(0, 256, (b, t, size, size), dtype=np.uint8),
+        "action": rng.integers(0, agent.num_actions, (b, t)),
+        "reward": rewards.astype(np.float32),
+        "terminal": np.zeros((b, t), bool),
+        "is_first": is_first,
+    }
+
+
+def _wm_losses(agent, data):
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        losses, _ = agent.world_model_losses(data, gen)
+    return losses
+
+
+def test_the_dreamerv2_reward_target_is_tanh_of_the_reward():
+    agent = get_agent("dreamer").make(tiny(symlog_twohot=False), obs_spec=DISCRETE_SPEC, seed=0)
+    rewards = np.array([[0.0, 3.0, -2.0, 1.0], [5.0, 0.0, 0.5, -1.0]])
+    raw = _wm_losses(agent, _batch(agent, rewards))["reward"]
+    squashed = _wm_losses(agent, _batch(agent, np.tanh(rewards)))["reward"]
+    agent.cfg = override(agent.cfg, {"reward_transform": "tanh"}, where="test")
+    transformed = _wm_losses(agent, _batch(agent, rewards))["reward"]
+    assert torch.equal(transformed, squashed) and not torch.allclose(transformed, raw)
+
+
+def test_the_continuation_loss_is_weighted_by_cont_scale():
+    agent = get_agent("dreamer").make(tiny(), obs_spec=DISCRETE_SPEC, seed=0)
+    losses = _wm_losses(agent, _batch(agent, np.zeros((2, 4))))
+    base = agent.model_loss(losses)
+    agent.cfg = override(agent.cfg, {"cont_scale": 5.0}, where="test")
+    assert torch.allclose(agent.model_loss(losses) - base, 4 * losses["cont"].mean())
+    assert losses["cont"].mean() > 0
+
+
+def test_weight_decay_multiplies_every_weight_before_the_step():
+    from agents.dreamer.agent import _step
+
+    layer = torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in layer.parameters()]
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(torch.ones(1, 3)).sum()
+    _step(opt, loss, layer.parameters(), clip=100.0, decay=0.25)
+    # SGD: w <- 0.75 w - 0.1 grad; the gradient of the sum is 1 (bias) and the input (weight).
+    assert torch.allclose(layer.bias, 0.75 * before[1] - 0.1)
+    assert torch.allclose(layer.weight, 0.75 * before[0] - 0.1)
+
+
+@pytest.mark.parametrize("eval_sample", [False, True])
+def test_evaluation_samples_the_actor_or_takes_its_most_likely_action(eval_sample):
+    agent = get_agent("dreamer").make(tiny(eval_sample=eval_sample), obs_spec=DISCRETE_SPEC, seed=0)
+    obs = {"image": np.random.default_rng(2).integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)}
+    with torch.no_grad():
+        frames = agent._float(agent._small(obs["image"]))
+        state = agent._filter_stack(frames, None, torch.Generator().manual_seed(0))
+        greedy = agent.ac.actor(state.feat).argmax(-1).numpy()
+    agent._filter_stack = lambda *_: state  # the same latent state every time
+    actions = [agent.act(obs, eval_mode=True) for _ in range(10)]
+    if eval_sample:
+        assert any(not np.array_equal(a, greedy) for a in actions)
+    else:
+        assert all(np.array_equal(a, greedy) for a in actions)
 
 
 def test_audio_joins_the_embedding_and_the_replay_when_asked_for():
