@@ -441,7 +441,8 @@ def _step(
     torch.nn.utils.clip_grad_norm_(params, clip)
     if decay:
         with torch.no_grad():
-            torch._foreach_mul_(params, 1.0 - decay)
+            for p in params:
+                p.mul_(1.0 - decay)
     opt.step()
 
 

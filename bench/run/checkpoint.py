@@ -2,11 +2,13 @@
 
 Saving moves the newest to ``checkpoint.prev.pt`` and writes the new one atomically, so a
 kill at any moment leaves at least one whole checkpoint. A signal whose handler stops the
-process (submitit's USR2 handler on a time limit or a preemption, Ctrl-C) is handled once the
-checkpoint is written: raised in the middle of ``torch.save``, its exit would come out as a
-write error, failing a run that was only meant to be requeued. Loading takes the newest valid one:
-a corrupt or truncated newest is reported, kept aside as ``<name>.corrupt`` for inspection,
-and the previous one is used; with none valid, the run starts again from step 0.
+process (submitit's USR2 handler on a time limit or a preemption, Ctrl-C) is handled once
+the checkpoint is written: raised in the middle of ``torch.save``, its exit would come out
+as a write error, failing a run that was only meant to be requeued.
+
+Loading takes the newest valid one: a corrupt or truncated newest is reported, kept aside as
+``<name>.corrupt`` for inspection, and the previous one is used; with none valid, the run
+starts again from step 0.
 """
 
 from __future__ import annotations
