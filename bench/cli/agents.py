@@ -20,7 +20,7 @@ from bench.core.errors import BenchError
 from bench.core.names import check_agent_ref
 from bench.env.games import get_game
 from bench.env.protocol import CALE_ACTION_HIGH, CALE_ACTION_LOW
-from bench.run.perf import PerfResult, check_fast, measure_agent, measure_packed
+from bench.run.perf import PerfResult, check_fast, is_cuda, measure_agent, measure_packed
 
 
 def add_commands(subparsers: Any) -> None:
@@ -169,8 +169,6 @@ def describe(
 
 
 def _parse_changes(changes: list[str]) -> dict[str, Any]:
-    import yaml
-
     out: dict[str, Any] = {}
     for item in changes:
         key, sep, value = item.partition("=")
@@ -226,11 +224,7 @@ def _perf_config(entry: AgentEntry, args: argparse.Namespace, cuda: bool) -> Any
         if not hasattr(config, "fast_path"):
             raise BenchError(f"--fast: agent {entry.name} has no fast path; valid: value")
         changes.update(FAST_GPU if cuda else {"fast_path": True})
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise BenchError(f"--set: {item!r} is not KEY=VALUE")
-        changes[key] = yaml.safe_load(value)
+    changes.update(_parse_changes(args.set))
     try:
         return override(config, changes, where="")
     except BenchError as e:
@@ -255,16 +249,10 @@ def _check_perf_args(args: argparse.Namespace) -> None:
         get_game(args.game, where="--game")
 
 
-def _cuda(device: str) -> bool:
-    import torch
-
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-
-
 def cmd_perf_agent(args: argparse.Namespace) -> int:
     entry = _entry(args.agent)
     _check_perf_args(args)
-    cuda = _cuda(args.device)
+    cuda = is_cuda(args.device)
     if args.check_fast:
         device = "cuda" if cuda else "cpu"
         mode = "default" if cuda else "off"
@@ -310,7 +298,6 @@ def format_check(r: dict) -> str:
 def format_packed(single: PerfResult, packed: list[PerfResult], util: float | None) -> str:
     """N packed runs against one alone: each run's time per env step over the single's."""
     ratios = [single.env_steps_per_s / r.env_steps_per_s for r in packed]
-    util_s = "n/a" if util is None else f"{util:.0f}%"
     rates = ", ".join(f"{r.updates_per_s:.1f}" for r in packed)
     return (
         f"{len(packed)} packed runs (one process each, one device):\n"
@@ -319,11 +306,11 @@ def format_packed(single: PerfResult, packed: list[PerfResult], util: float | No
         f"{sum(ratios) / len(ratios):.2f}x on average\n"
         f"  projected 100k run          {max(r.projected_hours_100k for r in packed):.2f} h "
         f"at worst\n"
-        f"  GPU utilization (all runs)  {util_s}"
+        f"  GPU utilization (all runs)  {_pct(util)}"
     )
 
 
-def format_perf(label: str, r: Any) -> str:
+def format_perf(label: str, r: PerfResult) -> str:
     gpu = "n/a (no GPU)" if r.peak_gpu_mb is None else f"{r.peak_gpu_mb:,.0f} MB"
     return (
         f"{label} RR {r.replay_ratio:g} on {r.device} ({r.stream} stream), {r.steps} env "
@@ -333,8 +320,8 @@ def format_perf(label: str, r: Any) -> str:
         f"  projected 100k run   {r.projected_hours_100k:10.2f} h\n"
         f"  peak host memory     {r.peak_host_mb:10,.0f} MB\n"
         f"  peak GPU memory      {gpu:>10s}\n"
-        f"  GPU                  {getattr(r, 'gpu_name', None) or 'none'}, utilization "
-        f"{_pct(getattr(r, 'gpu_util_pct', None))}"
+        f"  GPU                  {r.gpu_name or 'none'}, utilization "
+        f"{_pct(r.gpu_util_pct)}"
     )
 
 

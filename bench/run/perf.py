@@ -299,7 +299,7 @@ def measure_packed(
     ]
     for proc in procs:
         proc.start()
-    cuda = str(kwargs.get("device", "auto")) != "cpu" and _has_cuda()
+    cuda = is_cuda(str(kwargs.get("device", "auto")))
     try:
         barrier.wait(timeout=timeout_s)
     except threading.BrokenBarrierError:
@@ -314,10 +314,11 @@ def measure_packed(
     return [PerfResult(**o) for o in outs], sampler.mean()
 
 
-def _has_cuda() -> bool:
-    import torch
+def is_cuda(device: str) -> bool:
+    """Whether ``device`` (auto, cpu, mps, cuda, cuda:N) is a CUDA GPU on this machine."""
+    from agents.value import resolve_device  # torch loads only when a measurement runs
 
-    return torch.cuda.is_available()
+    return resolve_device(device).type == "cuda"
 
 
 def replay_memory(
