@@ -41,7 +41,12 @@ from bench.report.columns import (
     TRAINING_METRIC_COLUMNS,
     empty_frame,
 )
-from bench.report.compare import Comparison, paired_matrices, resolve_compare
+from bench.report.compare import (
+    Comparison,
+    paired_comparison,
+    paired_matrices,
+    resolve_compare,
+)
 from bench.report.learning import (
     learning_curve_table,
     sample_efficiency_curves,
@@ -70,7 +75,6 @@ from bench.stats.estimates import (
     improvement_estimate,
     profile_estimates,
 )
-from bench.stats.paired import compare
 
 Profile = tuple[np.ndarray, np.ndarray, np.ndarray]  # (profile, low, high), each (n_taus,)
 
@@ -377,31 +381,31 @@ def comparisons_of(
     """The Report's ``comparisons`` (--compare), audio ``study`` (``study.audio_study``: rows
     on the same streams as ``--compare``, so the two agree), ``ablations`` and ``sweep``, and
     notes."""
-    comparisons, notes = paired_comparisons(evals, finals, runs, options, protocols)
-    labels = reported_labels(evals, finals)
+    labels, configs = reported_labels(evals, finals), protocol_configs(runs)
+    comparisons, notes = paired_comparisons(labels, finals, configs, options, protocols)
     study, study_notes = audio_study(finals.table, labels, finals.games.common, options)
-    ablations, ablation_notes = ablation_comparisons(evals, finals, runs, options, protocols)
+    ablations, ablation_notes = ablation_comparisons(labels, finals, configs, options, protocols)
     compared = {"comparisons": comparisons, "study": study, "ablations": ablations}
-    compared["sweep"] = sweep_table(evals, finals, options)
+    compared["sweep"] = sweep_table(evals, labels, finals, options)
     return compared, notes + study_notes + ablation_notes
 
 
 def paired_comparisons(
-    evals: pd.DataFrame,
+    labels: pd.DataFrame,
     finals: Finals,
-    runs: pd.DataFrame,
+    configs: dict[str, Any],
     options: ReportOptions,
     protocols: dict[str, list[str]],
 ) -> tuple[tuple[Comparison, ...], list[str]]:
     """The ``--compare`` comparisons over the common games, and notes on dropped games;
-    ``protocols``: each label's protocols, their configs from the ledgers' ``runs``."""
-    labels = reported_labels(evals, finals)
+    ``labels``: ``reported_labels``; ``protocols``: each label's protocols, ``configs``
+    theirs (``protocol_configs`` of the ledgers' runs)."""
     pairs = [
         (f"--compare {spec}", a, b)
         for spec in options.compare
         for a, b in resolve_compare(spec, labels)
     ]
-    return _compared(pairs, finals, runs, options, protocols)
+    return _compared(pairs, finals, configs, options, protocols)
 
 
 def reported_labels(evals: pd.DataFrame, finals: Finals) -> pd.DataFrame:
@@ -413,13 +417,12 @@ def reported_labels(evals: pd.DataFrame, finals: Finals) -> pd.DataFrame:
 def _compared(
     pairs: Sequence[tuple[str, str, str]],
     finals: Finals,
-    runs: pd.DataFrame,
+    configs: dict[str, Any],
     options: ReportOptions,
     protocols: dict[str, list[str]],
 ) -> tuple[tuple[Comparison, ...], list[str]]:
     """Paired comparisons of (option, A, B) over the common games, and notes on dropped
-    games; ``protocols``: each label's protocols, their configs from the ledgers' ``runs``."""
-    configs = protocol_configs(runs)
+    games; ``protocols``: each label's protocols, ``configs`` theirs."""
     common = finals.games.common
     out, notes = [], []
     for spec, a, b in pairs:
@@ -429,24 +432,16 @@ def _compared(
         dropped = [g for g in common if g not in games]
         if dropped:
             notes.append(f"{a} vs {b}: no shared seed on {', '.join(dropped)}")
-        result = compare(
-            ma,
-            mb,
-            reps=options.reps,
-            seed=options.seed,
-            stream=f"{a}:{b}",
-            level=LEVEL,
-            method=options.method,
-        )
+        result = paired_comparison(ma, mb, a, b, options)
         note = protocol_note(protocols.get(a, [""]), protocols.get(b, [""]), configs)
         out.append(Comparison(a, b, games, result, note))
     return tuple(out), notes
 
 
 def ablation_comparisons(
-    evals: pd.DataFrame,
+    labels: pd.DataFrame,
     finals: Finals,
-    runs: pd.DataFrame,
+    configs: dict[str, Any],
     options: ReportOptions,
     protocols: dict[str, list[str]],
 ) -> tuple[tuple[Comparison, ...], list[str]]:
@@ -455,22 +450,25 @@ def ablation_comparisons(
     if not options.ablations:
         return (), []
     where = f"--ablations {options.ablations}"
-    pairs = ablation_pairs(reported_labels(evals, finals), options.ablations)
-    found, notes = _compared([(where, a, b) for a, b in pairs], finals, runs, options, protocols)
+    pairs = ablation_pairs(labels, options.ablations)
+    found, notes = _compared([(where, a, b) for a, b in pairs], finals, configs, options, protocols)
     order = sorted(found, key=lambda c: c.result.aggregates["iqm_difference"].estimate)
     return tuple(order), notes
 
 
-def sweep_table(evals: pd.DataFrame, finals: Finals, options: ReportOptions) -> pd.DataFrame:
+def sweep_table(
+    evals: pd.DataFrame, labels: pd.DataFrame, finals: Finals, options: ReportOptions
+) -> pd.DataFrame:
     """``--sweep AXIS``: the consistency of the best value (``study.sweep_consistency``) over
-    the aggregates' games, from the periodic and final evaluations."""
+    the aggregates' games, from the periodic and final evaluations; ``labels``:
+    ``reported_labels``."""
     if not options.sweep:
         return empty_frame(SWEEP_COLUMNS)
     points = curve_points(evals)
     points = points[
         points["algorithm"].isin(finals.labels) & points["game"].isin(finals.games.common)
     ]
-    return sweep_consistency(points, reported_labels(evals, finals), options.sweep)
+    return sweep_consistency(points, labels, options.sweep)
 
 
 def references(labels: Sequence[str], inputs: Inputs) -> tuple[str, ...]:

@@ -51,9 +51,8 @@ SPR_ENV: dict[str, Any] = dataclasses.asdict(PROTOCOLS["spr"])
 # The model-based sets: Gymnasium's AtariPreprocessing (1-30 NOOP frames at a reset, the
 # frame skip stops only at game over, area resize) at 64 x 64, read from each repository.
 _ATARI_100K: dict[str, Any] = dataclasses.asdict(ProtocolConfig())
-DIAMOND_ENV = _ATARI_100K | {
+_GYMNASIUM_64 = _ATARI_100K | {
     "image_size": 64,  # RGB (the protocol's frames are grayscale: not recorded)
-    "frame_stack": 1,  # single frames to the agent (its actor is recurrent)
     "noop_min": 1,
     "noop_max": 30,
     "noop_unit": "frame",
@@ -63,18 +62,8 @@ DIAMOND_ENV = _ATARI_100K | {
     "resize": "area",
     "stop_at_life_loss": False,
 }
-TWM_ENV = _ATARI_100K | {
-    "image_size": 64,
-    "noop_min": 1,
-    "noop_max": 30,
-    "noop_unit": "frame",
-    "noop_observation": "after",
-    "terminal_frame": "fresh",
-    "clip_rewards": False,  # tanh of the reward for learning, not its sign
-    "eval_epsilon": 0.0,  # actions sampled from the policy, no epsilon
-    "resize": "area",
-    "stop_at_life_loss": False,
-}
+DIAMOND_ENV = _GYMNASIUM_64 | {"frame_stack": 1}  # single frames (its actor is recurrent)
+TWM_ENV = _GYMNASIUM_64 | {"clip_rewards": False}  # tanh of the reward to learn, not its sign
 
 
 @dataclass(frozen=True)

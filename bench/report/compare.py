@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from bench.core.errors import BenchError
-from bench.stats.paired import PairedComparison
+from bench.report.options import LEVEL, ReportOptions
+from bench.stats.paired import PairedComparison, compare
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,19 @@ def paired_matrices(
     has_pair = (~np.isnan(ma) & ~np.isnan(mb)).any(axis=0)
     kept = [g for g, ok in zip(shared, has_pair, strict=True) if ok]
     return ma[:, has_pair], mb[:, has_pair], kept
+
+
+def paired_comparison(
+    ma: np.ndarray, mb: np.ndarray, a: str, b: str, options: ReportOptions
+) -> PairedComparison:
+    """B − A on aligned matrices (``paired_matrices``), its random stream named "A:B": every
+    part of a report that compares A with B (``--compare``, the audio study) agrees exactly."""
+    return compare(
+        ma,
+        mb,
+        reps=options.reps,
+        seed=options.seed,
+        stream=f"{a}:{b}",
+        level=LEVEL,
+        method=options.method,
+    )

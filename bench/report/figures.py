@@ -407,6 +407,19 @@ def _difference_axes(ax: plt.Axes, *, xlabel: str | None, title: str) -> None:
     ax.spines["left"].set_visible(False)
 
 
+def _game_row(ax: plt.Axes, y: float, e: Estimate, p_holm: float, color: str) -> None:
+    """A game's difference with its CI; the dot filled when its Holm-adjusted p < 0.05."""
+    ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
+    face = color if p_holm < 0.05 else "white"
+    ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
+
+
+def _aggregate_row(ax: plt.Axes, e: Estimate) -> None:
+    """The aggregate difference with its CI at y = 0, in black."""
+    ax.hlines(0, e.low, e.high, color="k", linewidth=1.4)
+    ax.plot(e.estimate, 0, "D", ms=3.5, color="k")
+
+
 def _aggregate_first(ax: plt.Axes, labels: Sequence[str]) -> None:
     """Row labels of a forest with its aggregate at y = 0 (in bold), a blank row, then the
     games at y = 2, 3, ...: ``labels`` is the aggregate's label, then the games'."""
@@ -455,11 +468,8 @@ def forest(
             figsize=(COLUMN_WIDTH, 0.6 + 0.13 * (len(rows) + 2)), layout="constrained"
         )
         for y, (_, e, p) in enumerate(rows, start=2):
-            ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
-            face = color if p < 0.05 else "white"
-            ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
-        ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
-        ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
+            _game_row(ax, y, e, p, color)
+        _aggregate_row(ax, agg)
         _aggregate_first(ax, ["Mean over games"] + [g for g, _, _ in rows])
         _difference_axes(ax, xlabel="Paired difference B − A (human-normalized)", title=title)
         return _save(fig, path)
@@ -549,21 +559,11 @@ def study_forest(
         )
         for ax, (name, comparison, gs) in zip(axes[0], panels, strict=True):
             for g, p in zip(gs, comparison.per_game, strict=True):
-                y = len(games) + 1 - games.index(g)
-                e = p.difference
-                ax.hlines(y, e.low, e.high, color=color, linewidth=1.0)
-                face = color if p.p_holm < 0.05 else "white"
-                ax.plot(e.estimate, y, "o", ms=3, mfc=face, mec=color, mew=0.8)
-            agg = comparison.aggregates["iqm_difference"]
-            ax.hlines(0, agg.low, agg.high, color="k", linewidth=1.4)
-            ax.plot(agg.estimate, 0, "D", ms=3.5, color="k")
+                _game_row(ax, len(games) + 1 - games.index(g), p.difference, p.p_holm, color)
+            _aggregate_row(ax, comparison.aggregates["iqm_difference"])
             _difference_axes(ax, xlabel=None, title=name)
             ax.xaxis.set_major_locator(plt.MaxNLocator(3))
-        first = axes[0][0]
-        ticks = [0] + [len(games) + 1 - k for k in range(len(games))]
-        first.set_yticks(ticks, ["IQM difference"] + games)
-        first.get_yticklabels()[0].set_fontweight("bold")
-        first.set_ylim(-1, len(games) + 2)
+        _aggregate_first(axes[0][0], ["IQM difference", *reversed(games)])
         fig.suptitle(title, fontsize=7)
         fig.supxlabel("Paired difference B − A (human-normalized)", fontsize=7)
         return _save(fig, path)

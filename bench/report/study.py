@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.core.errors import BenchError
-from bench.report.compare import condition_items, paired_matrices
+from bench.report.compare import condition_items, paired_comparison, paired_matrices
 from bench.report.options import LEVEL, ReportOptions
 from bench.stats.estimates import Estimate
-from bench.stats.paired import PairedComparison, compare
+from bench.stats.paired import PairedComparison
 
 AXIS = "audio"
 HEADLINE = "iqm_difference"  # the statistic the summary reads (PAIRED_METRICS)
@@ -225,15 +225,7 @@ def audio_study(
             if not kept:
                 notes.append(f"audio study, {group} {eff.b} − {eff.a}: no shared (game, seed)")
                 continue
-            result = compare(
-                ma,
-                mb,
-                reps=options.reps,
-                seed=options.seed,
-                stream=f"{a}:{b}",  # as --compare A:B, so the two agree exactly
-                level=LEVEL,
-                method=options.method,
-            )
+            result = paired_comparison(ma, mb, a, b, options)
             rows.append(StudyRow(group, eff, a, b, kept, result))
     if not rows:
         return None, notes
