@@ -155,7 +155,7 @@ def test_a_slurm_array_task_holds_runs_per_gpu_runs(write_suite, tmp_path) -> No
     ids = ledger.run_ids()
     resources = ledger.spec(ids[0]).resources
     tasks = task_groups(ids, per_task=runs_per_task(resources))
-    job, arguments = array_arguments(ledger, tasks, LogOptions())
+    job, arguments = array_arguments(ledger, tasks, resources, LogOptions())
     assert isinstance(job, _PackedJob) and (job.runs_per_gpu, job.cpus) == (2, 2)
     assert arguments == [[str(ledger.run_dir(r).resolve()) for r in t] for t in tasks]
     assert [len(a) for a in arguments] == [2, 2]

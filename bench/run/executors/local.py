@@ -44,6 +44,20 @@ def worker_env(cpus: int, gpu: str | None = None) -> dict[str, str]:
     return env
 
 
+def start_worker(
+    run_dir: Path, options: LogOptions, *, cpus: int, gpu: str | None = None
+) -> subprocess.Popen:
+    """``python -m bench.run.worker`` on ``run_dir`` (``worker_env``), its stderr appended to
+    the run's ``worker.err``."""
+    with open(run_dir / "worker.err", "ab") as err:  # the process keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.run.worker", str(run_dir), *options.to_argv()],
+            env=worker_env(cpus, gpu),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
 class LocalExecutor:
     name: ClassVar[str] = "local"
 
@@ -123,13 +137,7 @@ class _Pool:
             gpu = gpu if gpu is not None else min(self.gpu_load, key=self.gpu_load.__getitem__)
             self.gpu_load[gpu] += 1
             self.gpu_of[run_id] = gpu
-        with open(run_dir / "worker.err", "ab") as err:
-            self.active[run_id] = subprocess.Popen(
-                [sys.executable, "-m", "bench.run.worker", str(run_dir), *self.options.to_argv()],
-                env=worker_env(resources.cpus, gpu),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        self.active[run_id] = start_worker(run_dir, self.options, cpus=resources.cpus, gpu=gpu)
         self.view.started(run_id)
 
     def ended(self, run_id: str, returncode: int, status: Status) -> State:

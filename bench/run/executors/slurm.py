@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ import submitit
 
 from bench.core.errors import BenchError
 from bench.run.executors.base import Outcome
-from bench.run.executors.local import PROJECT_ROOT, worker_env
+from bench.run.executors.local import PROJECT_ROOT, start_worker
 from bench.run.executors.packing import assign, task_groups, visible_gpus
 from bench.run.ledger import Ledger
 from bench.run.status import FINISHED, State
@@ -78,17 +77,7 @@ def run_packed(
     gpus = visible_gpus()
     where = assign(run_dirs, gpus=gpus, runs_per_gpu=runs_per_gpu) if gpus else {}
     threads = max(1, cpus // max(1, len(run_dirs)))
-    procs = []
-    for run_dir in run_dirs:
-        with open(Path(run_dir) / "worker.err", "ab") as err:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "bench.run.worker", run_dir, *options.to_argv()],
-                    env=worker_env(threads, where.get(run_dir)),
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                )
-            )
+    procs = [start_worker(Path(d), options, cpus=threads, gpu=where.get(d)) for d in run_dirs]
     states = []
     for run_dir, proc in zip(run_dirs, procs, strict=True):
         code = proc.wait()
@@ -242,9 +231,8 @@ class SlurmExecutor:
                 )
                 tasks = task_groups(ids, per_task=runs_per_task(resources))
                 for start in range(0, len(tasks), size):
-                    arrays.append(
-                        _submit_array(executor, ledger, tasks[start : start + size], options)
-                    )
+                    batch = tasks[start : start + size]
+                    arrays.append(_submit_array(executor, ledger, batch, resources, options))
         finally:
             os.chdir(cwd)
         return Outcome(
@@ -261,15 +249,15 @@ def runs_per_task(resources: Resources) -> int:
     """Runs in one array task: 1, or gpus x runs_per_gpu when runs are packed."""
     if resources.runs_per_gpu == 1:
         return 1
-    return max(1, resources.gpus) * resources.runs_per_gpu
+    return resources.gpus * resources.runs_per_gpu  # packing needs gpus (Resources)
 
 
 def array_arguments(
-    ledger: Ledger, tasks: list[list[str]], options: LogOptions
+    ledger: Ledger, tasks: list[list[str]], resources: Resources, options: LogOptions
 ) -> tuple[_RunJob | _PackedJob, list[str] | list[list[str]]]:
-    """The job and one argument per array task: a run folder each, or with runs packed
-    on GPUs (``runs_per_gpu`` above 1) the list of a task's run folders."""
-    resources = ledger.spec(tasks[0][0]).resources
+    """The job and one argument per array task of runs that need ``resources``: a run
+    folder each, or with runs packed on GPUs (``runs_per_gpu`` above 1) the list of a
+    task's run folders."""
     dirs = [[str(ledger.run_dir(r).resolve()) for r in task] for task in tasks]
     if resources.runs_per_gpu == 1:
         return _RunJob(options), [d for task in dirs for d in task]
@@ -278,11 +266,15 @@ def array_arguments(
 
 
 def _submit_array(
-    executor: submitit.AutoExecutor, ledger: Ledger, tasks: list[list[str]], options: LogOptions
+    executor: submitit.AutoExecutor,
+    ledger: Ledger,
+    tasks: list[list[str]],
+    resources: Resources,
+    options: LogOptions,
 ) -> str:
     """One job array of ``tasks`` (run ids per array task), recorded as queued in the
     ledger; returns its job id."""
-    job, arguments = array_arguments(ledger, tasks, options)
+    job, arguments = array_arguments(ledger, tasks, resources, options)
     jobs = executor.map_array(job, arguments)
     for task, submitted in zip(tasks, jobs, strict=True):
         for run_id in task:
