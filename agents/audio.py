@@ -48,7 +48,6 @@ AudioFusionKind = Literal["channels", "projection", "attention"]
 AudioNormalize = Literal["silence", "unit"]
 AUDIO_ENCODERS: tuple[str, ...] = get_args(AudioEncoderKind)
 AUDIO_FUSIONS: tuple[str, ...] = get_args(AudioFusionKind)
-AUDIO_NORMALIZATIONS: tuple[str, ...] = get_args(AudioNormalize)
 
 SILENCE = 128  # ale-py's uint8 audio: the zero of the waveform
 LOG_MEL_FLOOR = 1e-4  # the log-mel floor: silence maps to 0, a full-scale tone to about 1

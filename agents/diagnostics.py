@@ -177,7 +177,5 @@ def realized_returns(replay: Any, gamma: float) -> tuple[np.ndarray, np.ndarray]
     returns, complete = discounted_returns(
         replay.rewards[slots], replay.terminals[slots], replay.boundaries[slots], gamma
     )
-    # The oldest frames of a stack may be overwritten; the segment must start inside.
-    intact = (steps - replay.stack + 1 >= oldest) | (replay.segment_start[slots] >= oldest)
-    keep = complete & intact
+    keep = complete & replay.stack_intact(steps)
     return steps[keep], returns[keep]

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from agents.audio import normalize_audio
 from agents.networks import Noise, ValueNetwork
 from agents.protocol import ObsSpec
-from agents.replay import ReplayBuffer
+from agents.replay import ReplayBuffer, lookahead
 from agents.value import (
     AGENT_CLASSES,
     ValueAgent,
@@ -484,11 +484,10 @@ class FastValueAgent(ValueAgent):
         """``ValueAgent._draw`` without the host gather: indices and their priorities."""
         cfg, r = self.cfg, self.replay
         n = n_step_at(cfg, self.cycle_steps)
-        lookahead = max(n if cfg.nstep_bootstrap == "fixed" else n - 1, self.layout.subseq - 1)
         idx = r.sample_indices(
             cfg.batch_size * size,
             self.sample_rng,
-            lookahead=lookahead,
+            lookahead=lookahead(n, self.layout.subseq, cfg.nstep_bootstrap),
             n=n,
             exclude_newest=self._exclude_newest(),
         )

@@ -215,9 +215,7 @@ class Head(nn.Module):
         super().__init__()
 
         def layer(n_out: int) -> nn.Module:
-            if noisy:
-                return NoisyLinear(hidden, n_out, sigma0=sigma0)
-            return nn.Linear(hidden, n_out)
+            return noisy_or_linear(hidden, n_out, noisy=noisy, sigma0=sigma0)
 
         self.advantage = layer(num_actions * num_atoms)
         self.value = layer(num_atoms) if dueling else None
@@ -541,8 +539,7 @@ def _projection(
             single_expert=moe.single_expert,
             out_dim=hidden_dim,
         )
-    flat = math.prod(latent_shape)
-    return NoisyLinear(flat, hidden_dim, sigma0=sigma0) if noisy else nn.Linear(flat, hidden_dim)
+    return noisy_or_linear(math.prod(latent_shape), hidden_dim, noisy=noisy, sigma0=sigma0)
 
 
 def _sequence_model(spec: tuple[int, int, int] | None, dim: int) -> MaskedSequenceModel | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from agents.networks import NoisyLinear, group_of
+
 PRUNED_GROUPS = ("projection", "predictor", "head")
 
 
@@ -40,30 +42,30 @@ def prunable_weights(net: nn.Module) -> dict[str, list[torch.Tensor]]:
     [weight, weight_sigma] (one mask for both)."""
     out: dict[str, list[torch.Tensor]] = {}
     for name, module in net.named_modules():
-        if name.split(".", 1)[0] not in PRUNED_GROUPS:
+        if group_of(name) not in PRUNED_GROUPS:
             continue
-        weight = getattr(module, "weight", None)
-        if isinstance(module, nn.Linear) and weight is not None:
+        if isinstance(module, nn.Linear):
             out[name] = [module.weight]
-        elif hasattr(module, "weight_sigma") and isinstance(weight, torch.Tensor):
-            out[name] = [weight, module.weight_sigma]
+        elif isinstance(module, NoisyLinear):
+            out[name] = [module.weight, module.weight_sigma]
     return out
 
 
 class MagnitudePruner:
-    """Masks (bool, shaped as each kernel) of the dense layers of one network."""
+    """Masks (bool, shaped as each kernel) of the dense layers of one network; its kernels
+    are found once (they are updated in place, never replaced)."""
 
     def __init__(self, net: nn.Module):
+        self.weights = prunable_weights(net)
         self.masks = {
-            name: torch.ones_like(ws[0], dtype=torch.bool)
-            for name, ws in prunable_weights(net).items()
+            name: torch.ones_like(ws[0], dtype=torch.bool) for name, ws in self.weights.items()
         }
 
     @torch.no_grad()
-    def update(self, net: nn.Module, sparsity: float) -> None:
+    def update(self, sparsity: float) -> None:
         """Each layer keeps its round((1 - sparsity) * size) largest magnitudes (ties go
         to the earlier index: a stable sort, so the masks are a function of the weights)."""
-        for name, ws in prunable_weights(net).items():
+        for name, ws in self.weights.items():
             magnitude = (ws[0] * self.masks[name]).abs().flatten()
             drop = int(round(sparsity * magnitude.numel()))
             mask = torch.ones_like(magnitude, dtype=torch.bool)
@@ -71,8 +73,8 @@ class MagnitudePruner:
             self.masks[name] = mask.view_as(ws[0])
 
     @torch.no_grad()
-    def apply(self, net: nn.Module) -> None:
-        for name, ws in prunable_weights(net).items():
+    def apply(self) -> None:
+        for name, ws in self.weights.items():
             for w in ws:
                 w.mul_(self.masks[name])
 

@@ -29,6 +29,12 @@ import numpy as np
 from agents.heldout import held_out
 
 
+def lookahead(n: int, subseq: int, bootstrap: str) -> int:
+    """Steps after t that a sample reads: its n-step window (to s_{t+n}, or s_{t+n-1} with
+    the reference bootstrap) or its subsequence of ``subseq`` steps, whichever is longer."""
+    return max(n if bootstrap == "fixed" else n - 1, subseq - 1)
+
+
 class SumTree:
     """A binary sum tree over ``capacity`` leaves; every operation is vectorized."""
 
@@ -215,6 +221,13 @@ class ReplayBuffer:
         return min(self.count, self.capacity)
 
     # -- validity -----------------------------------------------------------------------
+    def stack_intact(self, idx: np.ndarray) -> np.ndarray:
+        """Whether the frame stacks of stored steps ``idx`` are whole: the oldest frames of a
+        stack may be overwritten, unless its segment starts inside the buffer."""
+        oldest = self.count - len(self)
+        seg = self.segment_start[idx % self.capacity]
+        return (idx - self.stack + 1 >= oldest) | (seg >= oldest)
+
     def _valid(
         self, idx: np.ndarray, lookahead: int, n: int, *, heldout: bool = False
     ) -> np.ndarray:
@@ -225,10 +238,7 @@ class ReplayBuffer:
         held-out episode enters a gradient step, not even as a bootstrap or SPR target;
         ``heldout``: the opposite split, steps of held-out episodes (for diagnostics)."""
         oldest = self.count - len(self)
-        ok = (idx >= oldest) & (idx + lookahead < self.count)
-        # The oldest frames of a stack may be overwritten; the segment must start inside.
-        seg = self.segment_start[idx % self.capacity]
-        ok &= (idx - self.stack + 1 >= oldest) | (seg >= oldest)
+        ok = (idx >= oldest) & (idx + lookahead < self.count) & self.stack_intact(idx)
         win = idx[:, None] + np.arange(n)[None, :]
         win_c = np.clip(win, 0, self.count - 1) % self.capacity
         trunc = self.boundaries[win_c] & ~self.terminals[win_c]
@@ -341,14 +351,14 @@ class ReplayBuffer:
         ``exclude_newest``: see :meth:`sample_indices`. ``indices``, ``priorities``: steps
         drawn earlier (tests, prefetched draws) and their priorities then (default: now).
         """
-        lookahead = max(n if bootstrap == "fixed" else n - 1, subseq - 1)
         if indices is not None:  # given absolute steps (tests, prefetched draws)
             idx = np.asarray(indices, dtype=np.int64)
         elif rng is None:
             raise ValueError("sampling needs a generator (or the indices)")
         else:
+            reach = lookahead(n, subseq, bootstrap)
             idx = self.sample_indices(
-                batch, rng, lookahead=lookahead, n=n, exclude_newest=exclude_newest
+                batch, rng, lookahead=reach, n=n, exclude_newest=exclude_newest
             )
         slots = idx % self.capacity
         returns, discounts, next_idx = self._n_step(idx, n=n, gamma=gamma, bootstrap=bootstrap)

@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from agents import diagnostics
-from agents.audio import AudioOptions, normalize_audio
+from agents.audio import (
+    AudioEncoderKind,
+    AudioFusionKind,
+    AudioNormalize,
+    AudioOptions,
+    normalize_audio,
+)
 from agents.contrastive import masked_contrastive_loss
 from agents.losses import bin_centers, bin_edges, hl_gauss_targets
 from agents.moe import MoESpec
@@ -37,7 +43,7 @@ from agents.networks import (
 from agents.protocol import ObsSpec, Transition
 from agents.pruning import MagnitudePruner, is_prune_step, sparsity_at
 from agents.registry import AgentEntry, register
-from agents.replay import Batch, ReplayBuffer
+from agents.replay import Batch, ReplayBuffer, lookahead
 from bench.core.config import check_finite, override, require, to_dict
 from bench.core.errors import FieldError
 from bench.core.seeding import sequence, spawn
@@ -78,9 +84,9 @@ class ValueConfig:
     init: Literal["xavier_uniform", "torch_default"] = "xavier_uniform"
     audio_channels: int = 2  # SEM3 audio latent channels when the env has audio (0: ignore it)
     # How the agent hears (agents/audio.py); used only when the env gives audio.
-    audio_encoder: Literal["waveform", "logmel"] = "waveform"  # SEM3's 1-D CNN, or log-mel
-    audio_fusion: Literal["channels", "projection", "attention"] = "channels"  # SEM3: channels
-    audio_normalize: Literal["silence", "unit"] = "silence"  # (x-128)/128; unit: SEM3's x/255
+    audio_encoder: AudioEncoderKind = "waveform"  # SEM3's 1-D CNN, or log-mel
+    audio_fusion: AudioFusionKind = "channels"  # SEM3: channels
+    audio_normalize: AudioNormalize = "silence"  # (x-128)/128; unit: SEM3's x/255
     audio_spr: bool = True  # SPR predicts the audio part of the latent too (SEM3 did)
     audio_reset: Literal["shrink_perturb", "keep"] = "shrink_perturb"  # keep: never reset it
     audio_n_fft: int = 512  # log-mel: STFT frame (60 Hz bins at 30,720 Hz)
@@ -408,21 +414,22 @@ def reset_interval_env_steps(cfg: ValueConfig) -> int:
     return max(1, int(round(cfg.reset_interval / cfg.replay_ratio)))
 
 
-def shrink_groups(cfg: ValueConfig) -> tuple[str, ...]:
-    """The groups a reset shrinks and perturbs: ``reset_shrink_groups``, without the audio
-    encoder when ``audio_reset`` is "keep" (as SEM3's resets left it: its layer name was not
-    in the reset list)."""
+def _reset_groups(cfg: ValueConfig, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """``groups`` without the audio encoder when ``audio_reset`` is "keep" (as SEM3's
+    resets left it: its layer name was not in the reset list)."""
     if cfg.audio_reset == "keep":
-        return tuple(g for g in cfg.reset_shrink_groups if g != "audio_encoder")
-    return cfg.reset_shrink_groups
+        return tuple(g for g in groups if g != "audio_encoder")
+    return groups
+
+
+def shrink_groups(cfg: ValueConfig) -> tuple[str, ...]:
+    """The groups a reset shrinks and perturbs (``reset_shrink_groups``)."""
+    return _reset_groups(cfg, cfg.reset_shrink_groups)
 
 
 def full_groups(cfg: ValueConfig) -> tuple[str, ...]:
-    """The groups a reset re-initializes: ``reset_full_groups`` (never the audio encoder
-    when ``audio_reset`` is "keep")."""
-    if cfg.audio_reset == "keep":
-        return tuple(g for g in cfg.reset_full_groups if g != "audio_encoder")
-    return cfg.reset_full_groups
+    """The groups a reset re-initializes (``reset_full_groups``)."""
+    return _reset_groups(cfg, cfg.reset_full_groups)
 
 
 def is_reset_step(cfg: ValueConfig, env_step: int) -> bool:
@@ -569,7 +576,7 @@ class ValueAgent:
         if self.loss_kind == "hl_gauss":  # Q is the mean over the bins' centers
             self.support = bin_centers(cfg.v_min, cfg.v_max, cfg.num_atoms).to(self.device)
         # The momentum key encoder of the masked contrastive loss (a copy, no new draws).
-        self.key_net = self._copy_of(self.online) if self.mcr else None
+        self.key_net = copy.deepcopy(self.online).requires_grad_(False) if self.mcr else None
         self.pruner = MagnitudePruner(self.online) if cfg.prune_sparsity > 0 else None
         self.replay = ReplayBuffer(
             cfg.replay_capacity,
@@ -613,13 +620,6 @@ class ValueAgent:
             noisy_bias_sigma=cfg.noisy_bias_sigma,
         )
         return net
-
-    def _copy_of(self, net: ValueNetwork) -> ValueNetwork:
-        with torch.device("meta"):
-            copy_ = build_network(self.cfg, self.obs_spec)
-        copy_ = copy_.to_empty(device=self.device)
-        copy_.load_state_dict(net.state_dict())
-        return copy_.requires_grad_(False)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
@@ -715,8 +715,8 @@ class ValueAgent:
             sparsity = sparsity_at(
                 self.env_steps, target=target, start=cfg.prune_start, end=cfg.prune_end
             )
-            self.pruner.update(self.online, sparsity)
-            self.pruner.apply(self.online)
+            self.pruner.update(sparsity)
+            self.pruner.apply()
 
     # -- gradient steps ----------------------------------------------------------------
     def _train(self, steps: int) -> None:
@@ -875,7 +875,7 @@ class ValueAgent:
     def _targets(self, x: _Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The bootstrap target (a C51 distribution (B, K) or scalars (B,)) and SPR's target
         latents (B, spr_steps, hidden), None without SPR. Run under ``no_grad``."""
-        cfg, bsz = self.cfg, self.cfg.batch_size
+        cfg, bsz = self.cfg, len(x.rows)
         t_latent = self.target.encode(*self._target_encoder_inputs(x))
         t_noise = self._noise(self.target, bsz, self.gen)
         t_logits = self.target.logits(t_latent[:bsz], t_noise)
@@ -884,7 +884,7 @@ class ValueAgent:
             target_support = x.returns[:, None] + x.discounts[:, None] * self.support[None, :]
             target = project_distribution(self.support, chosen.softmax(-1), target_support)
         elif self.loss_kind == "hl_gauss":  # the scalar TD target, as a Gaussian histogram
-            scalar = x.returns + x.discounts * (chosen.softmax(-1) * self.support).sum(-1)
+            scalar = x.returns + x.discounts * self._q(chosen)
             width = (cfg.v_max - cfg.v_min) / cfg.num_atoms
             target = hl_gauss_targets(scalar, self.edges, cfg.hl_gauss_sigma * width)
         else:
@@ -899,7 +899,7 @@ class ValueAgent:
         (every sample is independent: no BatchNorm in encoders)."""
         if not self.spr:
             return x.next_states, x.next_audio
-        future = self.cfg.batch_size * self.cfg.spr_steps
+        future = len(x.rows) * self.cfg.spr_steps
         steps = slice(1, 1 + self.cfg.spr_steps)  # the sequence may be longer (mcr_seq_len)
         images = torch.cat([x.next_states, x.states[:, steps].reshape(future, *x.states.shape[2:])])
         audio = x.next_audio
@@ -917,7 +917,7 @@ class ValueAgent:
         if not self.cfg.double_dqn:
             return self._q(t_logits).argmax(-1)
         shared = self.cfg.noise_draw == "per_batch"
-        noise = t_noise if shared else self._noise(self.online, self.cfg.batch_size, self.gen)
+        noise = t_noise if shared else self._noise(self.online, len(x.rows), self.gen)
         o_logits = self.online.logits(self.online.encode(x.next_states, x.next_audio), noise)
         return self._q(o_logits).argmax(-1)
 
@@ -932,7 +932,7 @@ class ValueAgent:
         """The online latent of s_t, the per-sample loss (B,): cross-entropy to the C51
         target, or Huber/MSE to the scalar one, and the chosen log-probabilities (C51)."""
         latent = self.online.encode(x.states[:, 0], None if x.audio is None else x.audio[:, 0])
-        noise = self._noise(self.online, self.cfg.batch_size, self.gen)
+        noise = self._noise(self.online, len(x.rows), self.gen)
         chosen_logits = self.online.logits(latent, noise)[x.rows, x.actions[:, 0]]
         if self.loss_kind in ("c51", "hl_gauss"):  # cross-entropy to the target histogram
             log_probs = chosen_logits.log_softmax(-1)
@@ -949,7 +949,7 @@ class ValueAgent:
         of the rolled-out latents and the targets, over the steps of the same trajectory,
         averaged over the steps (zeros without SPR)."""
         if spr_targets is None:
-            return torch.zeros(self.cfg.batch_size, device=self.device)
+            return torch.zeros(len(x.rows), device=self.device)
         rolled = self.online.rollout(latent, x.actions[:, : self.cfg.spr_steps])
         preds = F.normalize(torch.stack([self.online.predict(p) for p in rolled], dim=1), dim=-1)
         steps = x.same_trajectory[:, 1 : 1 + self.cfg.spr_steps]
@@ -960,7 +960,7 @@ class ValueAgent:
         """The masked contrastive loss (B,) over s_t .. s_{t+L-1} (agents/contrastive.py):
         queries from the online encoder, projection and transformer; keys from the
         momentum key network's encoder, projection and embedding of the same frames."""
-        cfg, bsz, length = self.cfg, self.cfg.batch_size, self.cfg.mcr_seq_len
+        cfg, bsz, length = self.cfg, len(x.rows), self.cfg.mcr_seq_len
         assert self.key_net is not None and self.online.sequence_model is not None
 
         def steps(t: torch.Tensor | None, first: int) -> torch.Tensor | None:
@@ -997,7 +997,7 @@ class ValueAgent:
                 torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip_norm)
         self.optimizer.step()
         if self.pruner is not None:  # pruned weights stay zero
-            self.pruner.apply(self.online)
+            self.pruner.apply()
 
     def _clip_groups(self) -> list[list[torch.nn.Parameter]]:
         """The parameter sets clipped separately (``grad_clip_groups``): all together, or
@@ -1024,7 +1024,7 @@ class ValueAgent:
         cfg = self.cfg
         self._shrink_perturb(self.online)
         if self.pruner is not None:  # a reset keeps the pruned connections pruned
-            self.pruner.apply(self.online)
+            self.pruner.apply()
         if cfg.reset_target:
             self._shrink_perturb(self.target)
         if cfg.reset_optimizer == "all":
@@ -1103,8 +1103,7 @@ class ValueAgent:
         """Steps after t that a training sample reads (n-step window or SPR subsequence)."""
         cfg = self.cfg
         n = max(cfg.n_step_start, cfg.n_step)
-        subseq = cfg.spr_steps + 1 if self.spr else 1
-        return max(n if cfg.nstep_bootstrap == "fixed" else n - 1, subseq - 1)
+        return lookahead(n, cfg.spr_steps + 1 if self.spr else 1, cfg.nstep_bootstrap)
 
     def _diagnostic_batch(self, rng: np.random.Generator, *, heldout: bool) -> Batch | None:
         """diagnostic_batch samples (rounded up to whole chunks) drawn uniformly from the
@@ -1140,18 +1139,13 @@ class ValueAgent:
         group = self._diagnostic_batch(rng, heldout=heldout)
         if group is None:
             return {}
-        cfg, chunk, dqn, spr = self.cfg, self._diagnostic_chunk(), [], []
-        # The loss code reads the batch size from the config: give it the chunk's.
-        self.cfg = dataclasses.replace(cfg, batch_size=chunk)
-        try:
-            for j in range(len(group.index) // chunk):
-                x = self._inputs(group.rows(j * chunk, (j + 1) * chunk))
-                target, spr_targets = self._targets(x)
-                latent, dqn_loss, _ = self._dqn_loss(x, target)
-                dqn.append(dqn_loss)
-                spr.append(self._spr_loss(x, latent, spr_targets))
-        finally:
-            self.cfg = cfg
+        chunk, dqn, spr = self._diagnostic_chunk(), [], []
+        for j in range(len(group.index) // chunk):
+            x = self._inputs(group.rows(j * chunk, (j + 1) * chunk))
+            target, spr_targets = self._targets(x)
+            latent, dqn_loss, _ = self._dqn_loss(x, target)
+            dqn.append(dqn_loss)
+            spr.append(self._spr_loss(x, latent, spr_targets))
         dqn_mean, spr_mean = float(torch.cat(dqn).mean()), float(torch.cat(spr).mean())
         prefix = "heldout_" if heldout else "train_split_"
         return {
