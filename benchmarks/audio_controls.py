@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.audio import AUDIO_ENCODERS, AUDIO_FUSIONS  # noqa: E402
 from agents.protocol import ObsSpec  # noqa: E402
 from agents.value import SEM3, parameter_counts  # noqa: E402
 from bench.core.config import override  # noqa: E402
@@ -77,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             pixels = (images > 0).mean()
             print(f"| {game} | {mode} | {loud:.3f} | {level:.2f} | {pixels:.3f} | {origin} |")
     print()
-    spec = make_atari("RoadRunner", seed=0, protocol=ProtocolConfig(audio="on")).obs_spec()
     specs = {
         m: make_atari("RoadRunner", seed=0, protocol=ProtocolConfig(audio=m)).obs_spec()
         for m in FULL_AUDIO_MODES
     }
+    spec = specs["on"]
     assert all(s == spec for s in specs.values())
     print(
         "| sem3 preset, RoadRunner (18 actions) | audio_encoder | projection | predictor "
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| audio off (video only) | 0 | {v['projection']:,} | {v['predictor']:,} "
         f"| {v['head']:,} | {v['total']:,} |"
     )
-    for encoder in ("waveform", "logmel"):
-        for fusion in ("channels", "projection", "attention"):
+    for encoder in AUDIO_ENCODERS:
+        for fusion in AUDIO_FUSIONS:
             config = override(
                 SEM3, {"audio_encoder": encoder, "audio_fusion": fusion}, where="benchmark"
             )

@@ -26,7 +26,7 @@ class ReferenceLoop:
 
     def __init__(self, game: str, seed: int, protocol: ProtocolConfig) -> None:
         self.p = protocol
-        ale_seed, noop_seq = derive_seeds(seed)
+        ale_seed, noop_seq, _ = derive_seeds(seed)
         self.noop_rng = np.random.default_rng(noop_seq)
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
         self.ale = ale_py.ALEInterface()

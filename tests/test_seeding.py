@@ -22,7 +22,7 @@ def test_pinned_values() -> None:
 
 def test_the_env_and_evaluation_use_it() -> None:
     assert episode_seed(7, 4) == derive_seed(7, 4, bits=64)
-    ale_seed, noop = derive_seeds(11)
+    ale_seed, noop, _ = derive_seeds(11)
     ale_seq, noop_seq = spawn(11, 2)
     assert ale_seed == int(ale_seq.generate_state(1, np.uint32)[0] >> 1)
     assert (noop.generate_state(4) == noop_seq.generate_state(4)).all()

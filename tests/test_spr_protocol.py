@@ -25,7 +25,7 @@ class RlpytLoop:
     3rd frame's screen; the image is the bilinear resize of the max of the two screens."""
 
     def __init__(self, game: str, seed: int) -> None:
-        ale_seed, noop_seq = derive_seeds(seed)  # the project's seeding, rlpyt's structure
+        ale_seed, noop_seq, _ = derive_seeds(seed)  # the project's seeding, rlpyt's structure
         self.noop_rng = np.random.default_rng(noop_seq)
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
         self.ale = ale_py.ALEInterface()

@@ -102,7 +102,7 @@ def cmd_games(args: argparse.Namespace) -> int:
     text = game_audio_markdown(table, options, seed=args.seed)
     print(table.to_csv(index=False), end="") if args.csv else print(text, end="")
     if args.out is not None:
-        out = Path(args.out)
+        out = args.out
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "game_audio.csv", index=False)
         (out / "game_audio.md").write_text(text)

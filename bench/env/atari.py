@@ -145,11 +145,12 @@ def audio_samples(protocol: ProtocolConfig) -> int:
     return 0
 
 
-def derive_seeds(seed: int) -> tuple[int, np.random.SeedSequence]:
-    """The emulator's ``random_seed`` and the no-op generator's seed, from an env seed."""
-    ale_seq, noop_seq = spawn(seed, 2)
+def derive_seeds(seed: int) -> tuple[int, np.random.SeedSequence, np.random.SeedSequence]:
+    """The emulator's ``random_seed``, the no-op generator's seed and the "shuffled" audio
+    control's seed, from an env seed."""
+    ale_seq, noop_seq, shuffle_seq = spawn(seed, 3)
     # ALE takes a signed 32-bit int.
-    return int(ale_seq.generate_state(1, np.uint32)[0] >> 1), noop_seq
+    return int(ale_seq.generate_state(1, np.uint32)[0] >> 1), noop_seq, shuffle_seq
 
 
 class _Skip(NamedTuple):
@@ -366,7 +367,7 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
-        ale_seed, noop_seq = derive_seeds(self.seed)
+        ale_seed, noop_seq, shuffle_seq = derive_seeds(self.seed)
         ale = self._ale
         ale.setInt("random_seed", ale_seed)
         ale.setFloat("repeat_action_probability", float(self.protocol.sticky_actions))
@@ -383,9 +384,8 @@ class AtariEnv(gym.Env[dict[str, np.ndarray], ActionInput]):
         # joystick action here and their 3 floats in a log of their own.
         self._log = array("b")
         self._float_log = array("f")
-        # "shuffled": the window of true audio entries and its generator (a third stream of
-        # the env's seed; the first two are the emulator's and the no-ops').
-        self._shuffle_rng = np.random.default_rng(spawn(self.seed, 3)[2])
+        # "shuffled": the window of true audio entries and its generator.
+        self._shuffle_rng = np.random.default_rng(shuffle_seq)
         shuffled = self._audio == "shuffled"
         self._shuffle_pool = np.zeros((SHUFFLE_WINDOW if shuffled else 0, self._samples), np.uint8)
         self._shuffle_seen = 0

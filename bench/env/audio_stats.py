@@ -36,10 +36,6 @@ class AudioTrace:
     def steps(self) -> int:
         return len(self.loudness)
 
-    @property
-    def episodes(self) -> int:
-        return int(np.count_nonzero(self.start))
-
 
 def loudness(audio: np.ndarray) -> np.ndarray:
     """RMS around silence of uint8 audio entries: (..., samples) -> (...) float64."""

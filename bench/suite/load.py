@@ -296,12 +296,11 @@ def parse_study(
         return Study()
     if not isinstance(value, Mapping):
         raise BenchError(f"{where}: expected a mapping with keys {', '.join(STUDY_KEYS)}")
-    data = value
-    for key in data:
+    for key in value:
         if key not in STUDY_KEYS:
             raise unknown("key", str(key), STUDY_KEYS, where=where)
     names = [v.name for v in variants]
-    base, sweep = str(data.get("base", "")), str(data.get("sweep", ""))
+    base, sweep = str(value.get("base", "")), str(value.get("sweep", ""))
     if base != "" and base not in names:
         raise unknown("variant", base, names, where=f"{where}.base")
     if base != "" and len(names) < 2:
